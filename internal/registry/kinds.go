@@ -1,0 +1,8 @@
+package registry
+
+// Kinds returns every kind the API server serves, in discovery order.
+func Kinds() []*Kind {
+	return []*Kind{
+		configMaps(),
+	}
+}

@@ -1,0 +1,278 @@
+// Package storage keeps API objects in etcd. It knows keys, bytes and
+// revisions, not kinds: the API server encodes and decodes. An object's
+// resourceVersion is the etcd revision that last modified its key.
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Sentinel errors. The API server maps them to HTTP status codes.
+var (
+	// ErrNotFound is returned when a key does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrExists is returned by Create when the key already exists.
+	ErrExists = errors.New("already exists")
+	// ErrConflict is returned by Update and Delete when the stored revision
+	// is not the expected one.
+	ErrConflict = errors.New("conflict")
+	// ErrCompacted is returned by List and Watch when the requested
+	// revision has been compacted away.
+	ErrCompacted = errors.New("revision compacted")
+	// ErrFutureRevision is returned when a requested revision is newer than
+	// the store's.
+	ErrFutureRevision = errors.New("revision is in the future")
+)
+
+// KV is one stored object.
+type KV struct {
+	Key   string
+	Value []byte
+	// Rev is the revision that last modified the key.
+	Rev int64
+}
+
+// Store is an etcd-backed key-value store with optimistic concurrency.
+type Store struct {
+	c *clientv3.Client
+}
+
+// New wraps an etcd client. The caller owns the client.
+func New(c *clientv3.Client) *Store { return &Store{c: c} }
+
+// Client returns the underlying etcd client.
+func (s *Store) Client() *clientv3.Client { return s.c }
+
+// Get returns the value at key and the revision that last modified it.
+func (s *Store) Get(ctx context.Context, key string) (KV, error) {
+	resp, err := s.c.Get(ctx, key)
+	if err != nil {
+		return KV{}, mapErr(err)
+	}
+	if len(resp.Kvs) == 0 {
+		return KV{}, fmt.Errorf("%s: %w", key, ErrNotFound)
+	}
+	kv := resp.Kvs[0]
+	return KV{Key: key, Value: kv.Value, Rev: kv.ModRevision}, nil
+}
+
+// Create stores value at key if the key does not exist and returns the new
+// revision.
+func (s *Store) Create(ctx context.Context, key string, value []byte) (int64, error) {
+	resp, err := s.c.Txn(ctx).
+		If(clientv3.Compare(clientv3.ModRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, string(value))).
+		Commit()
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	if !resp.Succeeded {
+		return 0, fmt.Errorf("%s: %w", key, ErrExists)
+	}
+	return resp.Header.Revision, nil
+}
+
+// Update replaces the value at key if it was last modified at rev, and
+// returns the new revision. ErrNotFound if the key is gone, ErrConflict if
+// it changed.
+func (s *Store) Update(ctx context.Context, key string, value []byte, rev int64) (int64, error) {
+	resp, err := s.c.Txn(ctx).
+		If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
+		Then(clientv3.OpPut(key, string(value))).
+		Else(clientv3.OpGet(key, clientv3.WithKeysOnly())).
+		Commit()
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	if !resp.Succeeded {
+		if len(resp.Responses) > 0 && len(resp.Responses[0].GetResponseRange().Kvs) == 0 {
+			return 0, fmt.Errorf("%s: %w", key, ErrNotFound)
+		}
+		return 0, fmt.Errorf("%s: %w", key, ErrConflict)
+	}
+	return resp.Header.Revision, nil
+}
+
+// Delete removes key if it was last modified at rev and returns the
+// revision of the deletion.
+func (s *Store) Delete(ctx context.Context, key string, rev int64) (int64, error) {
+	resp, err := s.c.Txn(ctx).
+		If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
+		Then(clientv3.OpDelete(key)).
+		Else(clientv3.OpGet(key, clientv3.WithKeysOnly())).
+		Commit()
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	if !resp.Succeeded {
+		if len(resp.Responses) > 0 && len(resp.Responses[0].GetResponseRange().Kvs) == 0 {
+			return 0, fmt.Errorf("%s: %w", key, ErrNotFound)
+		}
+		return 0, fmt.Errorf("%s: %w", key, ErrConflict)
+	}
+	return resp.Header.Revision, nil
+}
+
+// ListOptions selects a page of a prefix.
+type ListOptions struct {
+	// Rev reads at that revision; 0 reads the latest.
+	Rev int64
+	// Limit bounds the number of keys returned; 0 means all.
+	Limit int64
+	// After continues after this key (exclusive).
+	After string
+}
+
+// ListResult is one page of a List.
+type ListResult struct {
+	KVs []KV
+	// Rev is the revision the page was read at.
+	Rev int64
+	// More is true when keys remain after the page; Remaining counts them.
+	More      bool
+	Remaining int64
+}
+
+// List returns the keys under prefix in key order.
+func (s *Store) List(ctx context.Context, prefix string, o ListOptions) (ListResult, error) {
+	start := prefix
+	if o.After != "" {
+		start = o.After + "\x00"
+	}
+	end := clientv3.GetPrefixRangeEnd(prefix)
+	opts := []clientv3.OpOption{clientv3.WithRange(end)}
+	if o.Rev > 0 {
+		opts = append(opts, clientv3.WithRev(o.Rev))
+	}
+	if o.Limit > 0 {
+		opts = append(opts, clientv3.WithLimit(o.Limit))
+	}
+	resp, err := s.c.Get(ctx, start, opts...)
+	if err != nil {
+		return ListResult{}, mapErr(err)
+	}
+	r := ListResult{KVs: make([]KV, 0, len(resp.Kvs)), Rev: resp.Header.Revision, More: resp.More}
+	if o.Rev > 0 {
+		r.Rev = o.Rev
+	}
+	for _, kv := range resp.Kvs {
+		r.KVs = append(r.KVs, KV{Key: string(kv.Key), Value: kv.Value, Rev: kv.ModRevision})
+	}
+	if resp.More {
+		r.Remaining = resp.Count - int64(len(resp.Kvs))
+	}
+	return r, nil
+}
+
+// Count returns the number of keys under prefix.
+func (s *Store) Count(ctx context.Context, prefix string) (int64, error) {
+	resp, err := s.c.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	return resp.Count, nil
+}
+
+// Rev returns the store's current revision.
+func (s *Store) Rev(ctx context.Context) (int64, error) {
+	resp, err := s.c.Get(ctx, "/bosun/revision-probe", clientv3.WithCountOnly())
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	return resp.Header.Revision, nil
+}
+
+// Compact discards history before rev.
+func (s *Store) Compact(ctx context.Context, rev int64) error {
+	_, err := s.c.Compact(ctx, rev, clientv3.WithCompactPhysical())
+	if err != nil && !errors.Is(err, rpctypes.ErrCompacted) {
+		return mapErr(err)
+	}
+	return nil
+}
+
+// EventType says what happened to a key.
+type EventType int
+
+const (
+	Put EventType = iota
+	Delete
+	// Progress carries only a revision: nothing under the prefix changed
+	// up to it.
+	Progress
+)
+
+// Event is one change under a watched prefix.
+type Event struct {
+	Type EventType
+	KV   KV
+	// Prev is the value before the change (for Delete, the deleted value).
+	Prev *KV
+	// Created is true for a Put that created the key.
+	Created bool
+}
+
+// Watch streams changes under prefix with revisions after rev. The channel
+// carries batches and closes when ctx ends or the watch fails; the error
+// func then tells why (ErrCompacted when rev is too old).
+func (s *Store) Watch(ctx context.Context, prefix string, rev int64) (<-chan []Event, func() error) {
+	out := make(chan []Event, 16)
+	var werr error
+	ctx = clientv3.WithRequireLeader(ctx)
+	wch := s.c.Watch(ctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithPrevKV(), clientv3.WithProgressNotify())
+	go func() {
+		defer close(out)
+		for resp := range wch {
+			if err := resp.Err(); err != nil {
+				if resp.CompactRevision > 0 {
+					werr = fmt.Errorf("watch from %d (compacted at %d): %w", rev, resp.CompactRevision, ErrCompacted)
+				} else {
+					werr = mapErr(err)
+				}
+				return
+			}
+			var batch []Event
+			if resp.IsProgressNotify() || len(resp.Events) == 0 {
+				batch = []Event{{Type: Progress, KV: KV{Rev: resp.Header.Revision}}}
+			}
+			for _, e := range resp.Events {
+				ev := Event{KV: KV{Key: string(e.Kv.Key), Value: e.Kv.Value, Rev: e.Kv.ModRevision}}
+				if e.PrevKv != nil {
+					ev.Prev = &KV{Key: string(e.PrevKv.Key), Value: e.PrevKv.Value, Rev: e.PrevKv.ModRevision}
+				}
+				if e.Type == mvccpb.DELETE {
+					ev.Type = Delete
+				} else {
+					ev.Type = Put
+					ev.Created = e.IsCreate()
+				}
+				batch = append(batch, ev)
+			}
+			select {
+			case out <- batch:
+			case <-ctx.Done():
+				return
+			}
+		}
+		if ctx.Err() == nil {
+			werr = errors.New("etcd watch closed")
+		}
+	}()
+	return out, func() error { return werr }
+}
+
+func mapErr(err error) error {
+	switch {
+	case errors.Is(err, rpctypes.ErrCompacted):
+		return fmt.Errorf("%w: %v", ErrCompacted, err)
+	case errors.Is(err, rpctypes.ErrFutureRev):
+		return fmt.Errorf("%w: %v", ErrFutureRevision, err)
+	}
+	return err
+}
