@@ -92,4 +92,3 @@ func Dial(ctx context.Context, endpoints []string, tlsCfg *tls.Config) (*clientv
 	}
 	return c, nil
 }
-

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -62,18 +63,34 @@ func (s *Store) Get(ctx context.Context, key string) (KV, error) {
 	return KV{Key: key, Value: kv.Value, Rev: kv.ModRevision}, nil
 }
 
+// ErrClaimTaken is returned when a claim key passed to a write already
+// exists (an IP or port allocated to another object).
+var ErrClaimTaken = errors.New("claim already taken")
+
 // Create stores value at key if the key does not exist and returns the new
 // revision.
 func (s *Store) Create(ctx context.Context, key string, value []byte) (int64, error) {
-	resp, err := s.c.Txn(ctx).
-		If(clientv3.Compare(clientv3.ModRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(value))).
-		Commit()
+	return s.CreateWith(ctx, key, value, nil)
+}
+
+// CreateWith is Create that also creates each claim key (valued with key)
+// in the same transaction; it fails with ErrClaimTaken if one exists.
+func (s *Store) CreateWith(ctx context.Context, key string, value []byte, claims []string) (int64, error) {
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", 0)}
+	ops := []clientv3.Op{clientv3.OpPut(key, string(value))}
+	for _, c := range claims {
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(c), "=", 0))
+		ops = append(ops, clientv3.OpPut(c, key))
+	}
+	resp, err := s.c.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(key, clientv3.WithKeysOnly())).Commit()
 	if err != nil {
 		return 0, mapErr(err)
 	}
 	if !resp.Succeeded {
-		return 0, fmt.Errorf("%s: %w", key, ErrExists)
+		if len(resp.Responses[0].GetResponseRange().Kvs) > 0 {
+			return 0, fmt.Errorf("%s: %w", key, ErrExists)
+		}
+		return 0, fmt.Errorf("%s: %w", key, ErrClaimTaken)
 	}
 	return resp.Header.Revision, nil
 }
@@ -82,37 +99,52 @@ func (s *Store) Create(ctx context.Context, key string, value []byte) (int64, er
 // returns the new revision. ErrNotFound if the key is gone, ErrConflict if
 // it changed.
 func (s *Store) Update(ctx context.Context, key string, value []byte, rev int64) (int64, error) {
-	resp, err := s.c.Txn(ctx).
-		If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
-		Then(clientv3.OpPut(key, string(value))).
-		Else(clientv3.OpGet(key, clientv3.WithKeysOnly())).
-		Commit()
-	if err != nil {
-		return 0, mapErr(err)
+	return s.UpdateWith(ctx, key, value, rev, nil, nil)
+}
+
+// UpdateWith is Update that also creates the claim keys and deletes the
+// released ones in the same transaction.
+func (s *Store) UpdateWith(ctx context.Context, key string, value []byte, rev int64, claims, release []string) (int64, error) {
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev)}
+	ops := []clientv3.Op{clientv3.OpPut(key, string(value))}
+	for _, c := range claims {
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(c), "=", 0))
+		ops = append(ops, clientv3.OpPut(c, key))
 	}
-	if !resp.Succeeded {
-		if len(resp.Responses) > 0 && len(resp.Responses[0].GetResponseRange().Kvs) == 0 {
-			return 0, fmt.Errorf("%s: %w", key, ErrNotFound)
-		}
-		return 0, fmt.Errorf("%s: %w", key, ErrConflict)
+	for _, c := range release {
+		ops = append(ops, clientv3.OpDelete(c))
 	}
-	return resp.Header.Revision, nil
+	return s.conditional(ctx, key, cmps, ops)
 }
 
 // Delete removes key if it was last modified at rev and returns the
 // revision of the deletion.
 func (s *Store) Delete(ctx context.Context, key string, rev int64) (int64, error) {
-	resp, err := s.c.Txn(ctx).
-		If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
-		Then(clientv3.OpDelete(key)).
-		Else(clientv3.OpGet(key, clientv3.WithKeysOnly())).
-		Commit()
+	return s.DeleteWith(ctx, key, rev, nil)
+}
+
+// DeleteWith is Delete that also deletes the released claim keys.
+func (s *Store) DeleteWith(ctx context.Context, key string, rev int64, release []string) (int64, error) {
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev)}
+	ops := []clientv3.Op{clientv3.OpDelete(key)}
+	for _, c := range release {
+		ops = append(ops, clientv3.OpDelete(c))
+	}
+	return s.conditional(ctx, key, cmps, ops)
+}
+
+func (s *Store) conditional(ctx context.Context, key string, cmps []clientv3.Cmp, ops []clientv3.Op) (int64, error) {
+	resp, err := s.c.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(key)).Commit()
 	if err != nil {
 		return 0, mapErr(err)
 	}
 	if !resp.Succeeded {
-		if len(resp.Responses) > 0 && len(resp.Responses[0].GetResponseRange().Kvs) == 0 {
+		kvs := resp.Responses[0].GetResponseRange().Kvs
+		switch {
+		case len(kvs) == 0:
 			return 0, fmt.Errorf("%s: %w", key, ErrNotFound)
+		case len(cmps) > 1 && kvs[0].ModRevision == cmps[0].TargetUnion.(*etcdserverpb.Compare_ModRevision).ModRevision:
+			return 0, fmt.Errorf("%s: %w", key, ErrClaimTaken)
 		}
 		return 0, fmt.Errorf("%s: %w", key, ErrConflict)
 	}

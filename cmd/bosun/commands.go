@@ -1,0 +1,87 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bosun-sh/bosun/internal/apiserver"
+	"github.com/bosun-sh/bosun/internal/server"
+)
+
+func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "bosun",
+		Short:         "A Kubernetes-compatible container orchestrator in one binary",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(newServerCommand(stderr), newVersionCommand(stdout))
+	return root
+}
+
+func newServerCommand(stderr io.Writer) *cobra.Command {
+	cfg := server.Defaults()
+	var etcd string
+	var logLevel string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the control plane (API server on etcd) and, unless disabled, a node agent",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level %q: %w", logLevel, err)
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+			if etcd != "" {
+				cfg.EtcdEndpoints = strings.Split(etcd, ",")
+			}
+			if !cfg.DisableAgent {
+				cfg.Logger.Warn("the node agent is not part of this build yet; running the control plane only (as with --disable-agent)")
+			}
+			return server.Run(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for state, certificates and the admin kubeconfig")
+	f.StringVar(&cfg.BindAddress, "bind-address", cfg.BindAddress, "address the API server listens on")
+	f.IntVar(&cfg.Port, "https-listen-port", cfg.Port, "HTTPS port of the API server")
+	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "run the control plane only")
+	f.StringVar(&cfg.WriteKubeconfig, "write-kubeconfig", "", "also write the admin kubeconfig to this path")
+	f.StringVar(&etcd, "etcd-endpoints", "", "comma-separated URLs of an external etcd cluster (default: embedded etcd)")
+	f.StringVar(&cfg.EtcdCAFile, "etcd-cafile", "", "CA bundle for the external etcd")
+	f.StringVar(&cfg.EtcdCertFile, "etcd-certfile", "", "client certificate for the external etcd")
+	f.StringVar(&cfg.EtcdKeyFile, "etcd-keyfile", "", "client key for the external etcd")
+	f.StringVar(&cfg.NodeName, "node-name", "", "name of this node (default: the host name)")
+	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", cfg.ClusterCIDR, "pod network range")
+	f.StringVar(&cfg.ServiceCIDR, "service-cidr", cfg.ServiceCIDR, "service ClusterIP range")
+	f.StringVar(&cfg.ClusterDomain, "cluster-domain", cfg.ClusterDomain, "cluster DNS domain")
+	f.IntVar(&cfg.IngressHTTP, "ingress-http-port", cfg.IngressHTTP, "ingress HTTP port")
+	f.IntVar(&cfg.IngressHTTPS, "ingress-https-port", cfg.IngressHTTPS, "ingress HTTPS port")
+	f.DurationVar(&cfg.CompactionInterval, "etcd-compaction-interval", cfg.CompactionInterval, "how often etcd history older than one interval is compacted")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func newVersionCommand(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			_, err := fmt.Fprintf(stdout, "bosun %s (Kubernetes API %s.%s, %s, %s)\n", buildVersion, apiserver.Version.Major, apiserver.Version.Minor, runtime.Version(), runtime.GOOS+"/"+runtime.GOARCH)
+			return err
+		},
+	}
+}
+
+// buildVersion is set at link time (-X main.buildVersion=...).
+var buildVersion = "dev"
+

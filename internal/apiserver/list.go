@@ -1,0 +1,334 @@
+package apiserver
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"reflect"
+	"strconv"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/bosun-sh/bosun/internal/storage"
+)
+
+// selection is a request's label and field selectors.
+type selection struct {
+	labels labels.Selector
+	fields fields.Selector
+}
+
+func (s selection) empty() bool { return s.labels.Empty() && s.fields.Empty() }
+
+func (s selection) matches(rs *resource, obj runtime.Object) bool {
+	if s.empty() {
+		return true
+	}
+	m := accessor(obj)
+	if !s.labels.Matches(labels.Set(m.GetLabels())) {
+		return false
+	}
+	if s.fields.Empty() {
+		return true
+	}
+	return s.fields.Matches(objectFields(rs, obj))
+}
+
+// objectFields returns the selectable fields of a stored object.
+func objectFields(rs *resource, obj runtime.Object) fields.Set {
+	m := accessor(obj)
+	set := fields.Set{"metadata.name": m.GetName()}
+	if rs.stored.Namespaced {
+		set["metadata.namespace"] = m.GetNamespace()
+	}
+	if rs.served.Fields != nil {
+		served, err := rs.toServed(obj)
+		if err == nil {
+			for k, v := range rs.served.Fields(served) {
+				set[k] = v
+			}
+		}
+	} else if rs.stored.Fields != nil {
+		for k, v := range rs.stored.Fields(obj) {
+			set[k] = v
+		}
+	}
+	return set
+}
+
+// selectors parses labelSelector and fieldSelector, refusing fields the
+// kind cannot select on.
+func (h *handler) selectors(q map[string][]string) (selection, error) {
+	get := func(k string) string {
+		if v := q[k]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	ls, err := labels.Parse(get("labelSelector"))
+	if err != nil {
+		return selection{}, errBadRequest("unable to parse requirement: %v", err)
+	}
+	fs, err := fields.ParseSelector(get("fieldSelector"))
+	if err != nil {
+		return selection{}, errBadRequest("invalid field selector: %v", err)
+	}
+	known := h.knownFields()
+	for _, r := range fs.Requirements() {
+		if !known[r.Field] {
+			return selection{}, errBadRequest("field label not supported: %s", r.Field)
+		}
+	}
+	return selection{labels: ls, fields: fs}, nil
+}
+
+// knownFields lists the field selector keys of the resource, found by
+// asking the kind for the fields of an empty object.
+func (h *handler) knownFields() map[string]bool {
+	known := map[string]bool{"metadata.name": true, "metadata.namespace": true}
+	k := h.rs.served
+	if k.Fields != nil {
+		for f := range k.Fields(k.New()) {
+			known[f] = true
+		}
+	}
+	return known
+}
+
+// continueToken is the opaque continue value of a paged list.
+type continueToken struct {
+	Rev   int64  `json:"rv"`
+	After string `json:"start"`
+}
+
+func encodeContinue(rev int64, after string) string {
+	data, _ := json.Marshal(continueToken{Rev: rev, After: after})
+	return base64.RawURLEncoding.EncodeToString(data)
+}
+
+func decodeContinue(s, prefix string) (continueToken, error) {
+	var t continueToken
+	data, err := base64.RawURLEncoding.DecodeString(s)
+	if err == nil {
+		err = json.Unmarshal(data, &t)
+	}
+	if err != nil || t.Rev <= 0 || len(t.After) < len(prefix) || t.After[:len(prefix)] != prefix {
+		return t, errBadRequest("continue key is not valid")
+	}
+	return t, nil
+}
+
+// listParams are a list or watch request's resourceVersion parameters.
+type listParams struct {
+	rv      int64 // 0 when "" or "0"
+	rvSet   bool  // resourceVersion was given (even "0")
+	rvZero  bool  // resourceVersion was "0"
+	match   string
+	limit   int64
+	cont    string
+	timeout int64
+}
+
+func parseListParams(q map[string][]string) (listParams, error) {
+	get := func(k string) string {
+		if v := q[k]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	var p listParams
+	if v := get("resourceVersion"); v != "" {
+		p.rvSet = true
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return p, errBadRequest("invalid resource version %q", v)
+		}
+		p.rv, p.rvZero = n, n == 0
+	}
+	p.match = get("resourceVersionMatch")
+	switch p.match {
+	case "", "NotOlderThan", "Exact":
+	default:
+		return p, errBadRequest("resourceVersionMatch: unsupported value %q: supported values are Exact, NotOlderThan", p.match)
+	}
+	if p.match != "" && !p.rvSet {
+		return p, errBadRequest("resourceVersionMatch is forbidden unless resourceVersion is provided")
+	}
+	if p.match == "Exact" && p.rvZero {
+		return p, errBadRequest("resourceVersionMatch \"Exact\" is forbidden for resourceVersion \"0\"")
+	}
+	if v := get("limit"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return p, errBadRequest("invalid limit %q", v)
+		}
+		p.limit = n
+	}
+	p.cont = get("continue")
+	if p.cont != "" && p.rvSet && !p.rvZero {
+		return p, errBadRequest("specifying resource version is not allowed when using continue")
+	}
+	if v := get("timeoutSeconds"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return p, errBadRequest("invalid timeoutSeconds %q", v)
+		}
+		p.timeout = n
+	}
+	return p, nil
+}
+
+// pageSize is how many keys one etcd read returns while listing.
+const pageSize = 2000
+
+// list serves GET on a collection.
+func (h *handler) list(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f, ok := negotiate(r, map[string]bool{"Table": true, "PartialObjectMetadataList": true})
+	if !ok {
+		writeStatus(w, r, newStatus(http.StatusNotAcceptable, metav1.StatusReasonNotAcceptable, "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf").s)
+		return
+	}
+	items, meta, err := h.listObjects(ctx, q)
+	if err != nil {
+		writeStatus(w, r, toStatus(err, h.rs.gr(), ""))
+		return
+	}
+	switch f.as {
+	case "Table":
+		writeObject(w, http.StatusOK, f.media, h.table(items, meta, q.Get("includeObject"), f.vers, true))
+		return
+	case "PartialObjectMetadataList":
+		l := &metav1.PartialObjectMetadataList{TypeMeta: metav1.TypeMeta{Kind: "PartialObjectMetadataList", APIVersion: "meta.k8s.io/" + f.vers}, ListMeta: meta}
+		for _, o := range items {
+			l.Items = append(l.Items, *partialMetadata(o, f.vers))
+		}
+		writeObject(w, http.StatusOK, f.media, l)
+		return
+	}
+	list := h.rs.served.NewList()
+	if err := setListItems(list, items); err != nil {
+		writeStatus(w, r, toStatus(err, h.rs.gr(), ""))
+		return
+	}
+	lm := listMeta(list)
+	*lm = meta
+	setTypeMeta(list, h.rs.served.GVK.GroupVersion().WithKind(h.rs.served.GVK.Kind+"List"))
+	writeObject(w, http.StatusOK, f.media, list)
+}
+
+// listObjects reads the selected objects in served form.
+func (h *handler) listObjects(ctx context.Context, q map[string][]string) ([]runtime.Object, metav1.ListMeta, error) {
+	var meta metav1.ListMeta
+	p, err := parseListParams(q)
+	if err != nil {
+		return nil, meta, err
+	}
+	sel, err := h.selectors(q)
+	if err != nil {
+		return nil, meta, err
+	}
+	prefix := h.rs.listPrefix(h.t.namespace)
+	opts := storage.ListOptions{}
+	if p.cont != "" {
+		tok, err := decodeContinue(p.cont, prefix)
+		if err != nil {
+			return nil, meta, err
+		}
+		opts.Rev, opts.After = tok.Rev, tok.After
+	} else if p.match == "Exact" {
+		opts.Rev = p.rv
+	} else if p.rv > 0 {
+		cur, err := h.s.store.Rev(ctx)
+		if err != nil {
+			return nil, meta, err
+		}
+		if p.rv > cur {
+			return nil, meta, fmt.Errorf("resource version %d, current %d: %w", p.rv, cur, storage.ErrFutureRevision)
+		}
+	}
+	var items []runtime.Object
+	var lastKey string
+	for {
+		want := int64(pageSize)
+		if p.limit > 0 && sel.empty() {
+			want = p.limit - int64(len(items))
+		}
+		opts.Limit = want
+		res, err := h.s.store.List(ctx, prefix, opts)
+		if err != nil {
+			return nil, meta, err
+		}
+		opts.Rev = res.Rev
+		brokeEarly := false
+		for i, kv := range res.KVs {
+			lastKey = kv.Key
+			obj, err := h.rs.decodeStored(kv)
+			if err != nil {
+				return nil, meta, err
+			}
+			if !sel.matches(h.rs, obj) {
+				continue
+			}
+			served, err := h.rs.toServed(obj)
+			if err != nil {
+				return nil, meta, err
+			}
+			items = append(items, served)
+			if p.limit > 0 && int64(len(items)) == p.limit {
+				brokeEarly = i < len(res.KVs)-1
+				break
+			}
+		}
+		meta.ResourceVersion = strconv.FormatInt(res.Rev, 10)
+		full := p.limit > 0 && int64(len(items)) >= p.limit
+		if full && (res.More || brokeEarly) {
+			meta.Continue = encodeContinue(res.Rev, lastKey)
+			if n := res.Remaining; sel.empty() && n > 0 {
+				meta.RemainingItemCount = &n
+			}
+			break
+		}
+		if !res.More || full {
+			break
+		}
+		opts.After = lastKey
+	}
+	return items, meta, nil
+}
+
+// setListItems sets the Items field of a typed list.
+func setListItems(list runtime.Object, items []runtime.Object) error {
+	v := reflect.ValueOf(list).Elem().FieldByName("Items")
+	if !v.IsValid() {
+		return fmt.Errorf("%T has no Items", list)
+	}
+	s := reflect.MakeSlice(v.Type(), 0, len(items))
+	for _, it := range items {
+		iv := reflect.ValueOf(it)
+		if v.Type().Elem().Kind() == reflect.Pointer {
+			s = reflect.Append(s, iv)
+		} else {
+			s = reflect.Append(s, iv.Elem())
+		}
+	}
+	v.Set(s)
+	return nil
+}
+
+func listMeta(list runtime.Object) *metav1.ListMeta {
+	return reflect.ValueOf(list).Elem().FieldByName("ListMeta").Addr().Interface().(*metav1.ListMeta)
+}
+
+// partialMetadata is the metadata-only form of obj.
+func partialMetadata(obj runtime.Object, vers string) *metav1.PartialObjectMetadata {
+	pm := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{Kind: "PartialObjectMetadata", APIVersion: "meta.k8s.io/" + vers}}
+	om := reflect.ValueOf(obj).Elem().FieldByName("ObjectMeta").Interface().(metav1.ObjectMeta)
+	pm.ObjectMeta = *om.DeepCopy()
+	return pm
+}

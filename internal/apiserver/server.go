@@ -1,0 +1,261 @@
+// Package apiserver serves the Kubernetes REST API over the kinds in
+// internal/registry, on top of internal/storage. It owns routing,
+// authentication, content negotiation, discovery, OpenAPI, tables, watch
+// and the mapping of errors to metav1.Status.
+package apiserver
+
+import (
+	"context"
+	"crypto/x509"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/bosun-sh/bosun/internal/registry"
+	"github.com/bosun-sh/bosun/internal/storage"
+)
+
+// Config is what the API server needs to run.
+type Config struct {
+	Store *storage.Store
+	Kinds []*registry.Kind
+	// ServiceCIDR is the range ClusterIPs come from; its first address is
+	// the kubernetes Service.
+	ServiceCIDR *net.IPNet
+	// NodePortMin and NodePortMax bound NodePort allocation (inclusive).
+	NodePortMin, NodePortMax int
+	// AdvertiseAddress and Port are where the kubernetes Service's
+	// endpoints point.
+	AdvertiseAddress net.IP
+	Port             int
+	// OpenAPI serves /openapi/v2 and /openapi/v3...; nil answers 404.
+	OpenAPI http.Handler
+	// Logger, or slog.Default when nil.
+	Logger *slog.Logger
+}
+
+// Server is the HTTP handler of the API.
+type Server struct {
+	cfg       Config
+	store     *storage.Store
+	log       *slog.Logger
+	resources map[schema.GroupVersion]map[string]*resource
+	byGVK     map[schema.GroupVersionKind]*resource
+	groups    []groupInfo
+
+	mu      sync.Mutex
+	watches sync.WaitGroup
+	// stopping closes when shutdown starts, to end watches.
+	stopping chan struct{}
+	stopOnce sync.Once
+}
+
+// groupInfo lists the versions of one API group in preference order.
+type groupInfo struct {
+	name     string
+	versions []string
+}
+
+// New indexes the kinds and returns a server. It does not touch storage.
+func New(cfg Config) *Server {
+	s := &Server{
+		cfg:       cfg,
+		store:     cfg.Store,
+		log:       cfg.Logger,
+		resources: map[schema.GroupVersion]map[string]*resource{},
+		byGVK:     map[schema.GroupVersionKind]*resource{},
+		stopping:  make(chan struct{}),
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	storedKinds := map[schema.GroupVersionKind]*registry.Kind{}
+	for _, k := range cfg.Kinds {
+		if k.StoredAs == nil {
+			storedKinds[k.GVK] = k
+		}
+	}
+	seenGroup := map[string]int{}
+	for _, k := range cfg.Kinds {
+		stored := k
+		if k.StoredAs != nil {
+			stored = storedKinds[k.StoredAs.GVK]
+			if stored == nil {
+				panic("registry: " + k.GVK.String() + " is stored as an unserved kind") // a programming error in the kind list
+			}
+		}
+		group := stored.GVK.Group
+		if group == "" {
+			group = "core"
+		}
+		r := &resource{served: k, stored: stored, prefix: "/registry/" + group + "/" + stored.Resource + "/"}
+		gv := k.GVK.GroupVersion()
+		if s.resources[gv] == nil {
+			s.resources[gv] = map[string]*resource{}
+		}
+		s.resources[gv][k.Resource] = r
+		s.byGVK[k.GVK] = r
+		i, ok := seenGroup[gv.Group]
+		if !ok {
+			i = len(s.groups)
+			seenGroup[gv.Group] = i
+			s.groups = append(s.groups, groupInfo{name: gv.Group})
+		}
+		g := &s.groups[i]
+		if !contains(g.versions, gv.Version) {
+			g.versions = append(g.versions, gv.Version)
+		}
+	}
+	// Prefer v2 over v1 (autoscaling), as Kubernetes does.
+	for i := range s.groups {
+		sortVersions(s.groups[i].versions)
+	}
+	return s
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// resourceFor returns the served resource, or nil.
+func (s *Server) resourceFor(gv schema.GroupVersion, name string) *resource {
+	return s.resources[gv][name]
+}
+
+// Shutdown ends all watches and waits for them to return, or for ctx.
+func (s *Server) Shutdown(ctx context.Context) {
+	s.stopOnce.Do(func() { close(s.stopping) })
+	done := make(chan struct{})
+	go func() { s.watches.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// publicPaths answer without authentication.
+var publicPaths = map[string]bool{"/healthz": true, "/livez": true, "/readyz": true, "/version": true}
+
+// Handler returns the API's HTTP handler. Clients must present a
+// certificate that verifies against clientCAs, except on publicPaths.
+func (s *Server) Handler(clientCAs *x509.CertPool) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", s.serveHealth)
+	mux.HandleFunc("/livez", s.serveHealth)
+	mux.HandleFunc("/readyz", s.serveReady)
+	mux.HandleFunc("/version", s.serveVersion)
+	mux.HandleFunc("/api", s.serveLegacyDiscovery)
+	mux.HandleFunc("/api/", s.serveAPI)
+	mux.HandleFunc("/apis", s.serveGroupDiscovery)
+	mux.HandleFunc("/apis/", s.serveAPI)
+	if s.cfg.OpenAPI != nil {
+		mux.Handle("/openapi/", s.cfg.OpenAPI)
+	}
+	return s.authenticate(clientCAs, mux)
+}
+
+func (s *Server) authenticate(cas *x509.CertPool, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", p)
+				writeStatus(w, r, newStatus(http.StatusInternalServerError, metav1.StatusReasonInternalError, "Internal error occurred: the server could not handle the request").s)
+			}
+		}()
+		if publicPaths[r.URL.Path] {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if _, ok := userFromRequest(r, cas); !ok {
+			writeStatus(w, r, newStatus(http.StatusUnauthorized, metav1.StatusReasonUnauthorized, "Unauthorized").s)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// userFromRequest returns the user named by a verified client certificate.
+func userFromRequest(r *http.Request, cas *x509.CertPool) (string, bool) {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return "", false
+	}
+	cert := r.TLS.PeerCertificates[0]
+	inter := x509.NewCertPool()
+	for _, c := range r.TLS.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: cas, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return "", false
+	}
+	return cert.Subject.CommonName, true
+}
+
+func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok"))
+}
+
+// serveReady answers ok only while etcd answers.
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-s.stopping:
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	default:
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := s.store.Rev(ctx); err != nil {
+		http.Error(w, "[-]etcd failed: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok"))
+}
+
+// serveAPI routes a resource request.
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	// Discovery of one group-version: /api/v1, /apis/apps/v1, /apis/apps.
+	if (parts[0] == "api" && len(parts) == 2) || (parts[0] == "apis" && len(parts) <= 3) {
+		s.serveDiscovery(w, r, parts)
+		return
+	}
+	t, ok := parsePath(path, func(gv schema.GroupVersion, res string) (bool, bool) {
+		rs := s.resourceFor(gv, res)
+		if rs == nil {
+			return false, false
+		}
+		return rs.served.Namespaced, true
+	})
+	if !ok {
+		writeStatus(w, r, newStatus(http.StatusNotFound, metav1.StatusReasonNotFound, "the server could not find the requested resource").s)
+		return
+	}
+	rs := s.resourceFor(t.gv, t.resource)
+	if rs == nil {
+		writeStatus(w, r, newStatus(http.StatusNotFound, metav1.StatusReasonNotFound, "the server could not find the requested resource").s)
+		return
+	}
+	if t.namespace != "" && !rs.served.Namespaced {
+		writeStatus(w, r, newStatus(http.StatusNotFound, metav1.StatusReasonNotFound, "the server could not find the requested resource").s)
+		return
+	}
+	h := &handler{s: s, rs: rs, t: t}
+	h.serve(w, r)
+}

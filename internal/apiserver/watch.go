@@ -1,0 +1,283 @@
+package apiserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/bosun-sh/bosun/internal/storage"
+)
+
+// initialEventsEnd is the annotation on the bookmark that ends the initial
+// events of a watch with sendInitialEvents=true.
+const initialEventsEnd = "k8s.io/initial-events-end"
+
+// watchEvent is the JSON form of one watch event.
+type watchEvent struct {
+	Type   watch.EventType `json:"type"`
+	Object json.RawMessage `json:"object"`
+}
+
+// watcher streams one watch response.
+type watcher struct {
+	h     *handler
+	w     http.ResponseWriter
+	flush http.Flusher
+	sel   selection
+	as    string
+	vers  string
+	incl  string
+	sent  int
+}
+
+func (h *handler) watch(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	p, err := parseListParams(q)
+	if err == nil && p.cont != "" {
+		err = errBadRequest("continue is not allowed on a watch")
+	}
+	if err != nil {
+		writeStatus(w, r, toStatus(err, h.rs.gr(), ""))
+		return
+	}
+	sel, err := h.selectors(q)
+	if err != nil {
+		writeStatus(w, r, toStatus(err, h.rs.gr(), ""))
+		return
+	}
+	f, ok := negotiate(r, map[string]bool{"Table": true, "PartialObjectMetadata": true})
+	if !ok || f.media == mediaProtobuf && !acceptsJSON(r) {
+		writeStatus(w, r, newStatus(http.StatusNotAcceptable, metav1.StatusReasonNotAcceptable, "watch is served as application/json").s)
+		return
+	}
+	sendInitial := q.Get("sendInitialEvents") == "true"
+	bookmarks := q.Get("allowWatchBookmarks") == "true"
+	if q.Get("sendInitialEvents") != "" {
+		if p.match != "NotOlderThan" {
+			writeStatus(w, r, toStatus(errInvalidWatch("sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan"), h.rs.gr(), ""))
+			return
+		}
+		if sendInitial && !bookmarks {
+			writeStatus(w, r, toStatus(errInvalidWatch("sendInitialEvents requires setting allowWatchBookmarks to true"), h.rs.gr(), ""))
+			return
+		}
+	}
+	timeout := time.Duration(p.timeout) * time.Second
+	if timeout == 0 {
+		timeout = time.Duration(30+rand.IntN(30)) * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	h.s.watches.Add(1)
+	defer h.s.watches.Done()
+	go func() {
+		select {
+		case <-h.s.stopping:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+
+	// Decide where the watch starts and whether to replay current state.
+	prefix := h.rs.listPrefix(h.t.namespace)
+	replay := sendInitial || !p.rvSet || p.rvZero
+	if p.match == "NotOlderThan" && !sendInitial {
+		replay = false
+	}
+	start := p.rv
+	var initial []storage.KV
+	if replay || start == 0 {
+		res, err := h.s.store.List(ctx, prefix, storage.ListOptions{})
+		if err != nil {
+			writeStatus(w, r, toStatus(err, h.rs.gr(), ""))
+			return
+		}
+		initial, start = res.KVs, res.Rev
+		for res.More {
+			res, err = h.s.store.List(ctx, prefix, storage.ListOptions{Rev: start, After: res.KVs[len(res.KVs)-1].Key})
+			if err != nil {
+				writeStatus(w, r, toStatus(err, h.rs.gr(), ""))
+				return
+			}
+			initial = append(initial, res.KVs...)
+		}
+		if !replay {
+			initial = nil
+		}
+	}
+	events, werr := h.s.store.Watch(ctx, prefix, start)
+
+	ww := &watcher{h: h, w: w, sel: sel, as: f.as, vers: f.vers, incl: q.Get("includeObject")}
+	ww.flush, _ = w.(http.Flusher)
+	w.Header().Set("Content-Type", mediaJSON)
+	w.Header().Set("Cache-Control", "no-cache, private")
+	w.WriteHeader(http.StatusOK)
+	for _, kv := range initial {
+		obj, err := h.rs.decodeStored(kv)
+		if err != nil {
+			ww.sendError(err)
+			return
+		}
+		if sel.matches(h.rs, obj) {
+			if !ww.send(watch.Added, obj) {
+				return
+			}
+		}
+	}
+	if sendInitial {
+		if !ww.bookmark(start, true) {
+			return
+		}
+	}
+	ww.doFlush()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case batch, ok := <-events:
+			if !ok {
+				if err := werr(); err != nil && ctx.Err() == nil {
+					ww.sendError(err)
+				}
+				return
+			}
+			for _, ev := range batch {
+				if !ww.handle(ev, bookmarks) {
+					return
+				}
+			}
+			ww.doFlush()
+		}
+	}
+}
+
+func acceptsJSON(r *http.Request) bool {
+	for _, m := range parseAccept(r.Header.Get("Accept")) {
+		if m.typ == mediaJSON || m.typ == "*/*" {
+			return true
+		}
+	}
+	return false
+}
+
+func errInvalidWatch(msg string) error {
+	return newStatus(http.StatusUnprocessableEntity, metav1.StatusReasonInvalid, msg)
+}
+
+// handle turns one storage event into at most one watch event.
+func (ww *watcher) handle(ev storage.Event, bookmarks bool) bool {
+	rs := ww.h.rs
+	switch ev.Type {
+	case storage.Progress:
+		if bookmarks {
+			return ww.bookmark(ev.KV.Rev, false)
+		}
+		return true
+	case storage.Delete:
+		if ev.Prev == nil {
+			return true
+		}
+		prev := *ev.Prev
+		prev.Rev = ev.KV.Rev
+		obj, err := rs.decodeStored(prev)
+		if err != nil {
+			return ww.sendError(err)
+		}
+		if ww.sel.matches(rs, obj) {
+			return ww.send(watch.Deleted, obj)
+		}
+		return true
+	}
+	obj, err := rs.decodeStored(ev.KV)
+	if err != nil {
+		return ww.sendError(err)
+	}
+	now := ww.sel.matches(rs, obj)
+	before := false
+	if !ev.Created && ev.Prev != nil {
+		if ww.sel.empty() {
+			before = true
+		} else if prev, err := rs.decodeStored(*ev.Prev); err == nil {
+			before = ww.sel.matches(rs, prev)
+		}
+	}
+	switch {
+	case now && before:
+		return ww.send(watch.Modified, obj)
+	case now:
+		return ww.send(watch.Added, obj)
+	case before:
+		return ww.send(watch.Deleted, obj)
+	}
+	return true
+}
+
+// send writes one event; false means the client is gone.
+func (ww *watcher) send(t watch.EventType, stored runtime.Object) bool {
+	obj, err := ww.h.rs.toServed(stored)
+	if err != nil {
+		return ww.sendError(err)
+	}
+	switch ww.as {
+	case "Table":
+		m := accessor(obj)
+		obj = ww.h.table([]runtime.Object{obj}, metav1.ListMeta{ResourceVersion: m.GetResourceVersion()}, ww.incl, ww.vers, ww.sent == 0)
+	case "PartialObjectMetadata":
+		obj = partialMetadata(obj, ww.vers)
+	}
+	return ww.write(t, obj)
+}
+
+func (ww *watcher) write(t watch.EventType, obj runtime.Object) bool {
+	data, err := fastJSON.Marshal(obj)
+	if err != nil {
+		return false
+	}
+	line, err := json.Marshal(watchEvent{Type: t, Object: data})
+	if err != nil {
+		return false
+	}
+	ww.sent++
+	_, err = ww.w.Write(append(line, '\n'))
+	return err == nil
+}
+
+// bookmark sends a BOOKMARK at rev.
+func (ww *watcher) bookmark(rev int64, initialEnd bool) bool {
+	obj := ww.h.rs.served.New()
+	setTypeMeta(obj, ww.h.rs.served.GVK)
+	m := accessor(obj)
+	m.SetResourceVersion(strconv.FormatInt(rev, 10))
+	if initialEnd {
+		m.SetAnnotations(map[string]string{initialEventsEnd: "true"})
+	}
+	ok := ww.write(watch.Bookmark, obj)
+	ww.doFlush()
+	return ok
+}
+
+// sendError ends the watch with an ERROR event carrying a Status (410
+// Expired when the start revision was compacted).
+func (ww *watcher) sendError(err error) bool {
+	st := toStatus(err, ww.h.rs.gr(), "")
+	if errors.Is(err, storage.ErrCompacted) {
+		st = newStatus(http.StatusGone, metav1.StatusReasonExpired, "too old resource version: "+err.Error()).s
+	}
+	ww.write(watch.Error, &st)
+	ww.doFlush()
+	return false
+}
+
+func (ww *watcher) doFlush() {
+	if ww.flush != nil {
+		ww.flush.Flush()
+	}
+}

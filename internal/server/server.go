@@ -1,0 +1,344 @@
+// Package server assembles the control plane: key material, etcd, the API
+// server, the compactor and the built-in control loops, and runs them
+// under one context until it ends.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/bosun-sh/bosun/internal/apiserver"
+	"github.com/bosun-sh/bosun/internal/apiserver/openapi"
+	"github.com/bosun-sh/bosun/internal/pki"
+	"github.com/bosun-sh/bosun/internal/registry"
+	"github.com/bosun-sh/bosun/internal/storage"
+)
+
+// Config is the server's configuration, filled from flags.
+type Config struct {
+	DataDir         string
+	BindAddress     string
+	Port            int
+	DisableAgent    bool
+	WriteKubeconfig string
+	EtcdEndpoints   []string
+	EtcdCAFile      string
+	EtcdCertFile    string
+	EtcdKeyFile     string
+	NodeName        string
+	ClusterCIDR     string
+	ServiceCIDR     string
+	ClusterDomain   string
+	IngressHTTP     int
+	IngressHTTPS    int
+	// CompactionInterval is how often history older than one interval is
+	// compacted away.
+	CompactionInterval time.Duration
+	// DisableControllers turns off the built-in control loops (tests of
+	// the bare API use it).
+	DisableControllers bool
+	Logger             *slog.Logger
+	// Ready, when set, is closed once the server accepts requests.
+	Ready chan<- struct{}
+}
+
+// Defaults returns the documented defaults.
+func Defaults() Config {
+	return Config{
+		DataDir:            "/var/lib/bosun",
+		BindAddress:        "0.0.0.0",
+		Port:               6443,
+		ClusterCIDR:        "10.42.0.0/16",
+		ServiceCIDR:        "10.43.0.0/16",
+		ClusterDomain:      "cluster.local",
+		IngressHTTP:        80,
+		IngressHTTPS:       443,
+		CompactionInterval: 5 * time.Minute,
+	}
+}
+
+// KubeconfigPath is where the admin kubeconfig is always written.
+func KubeconfigPath(dataDir string) string { return filepath.Join(dataDir, "kubeconfig.yaml") }
+
+// Run starts the control plane and blocks until ctx ends, then shuts down
+// gracefully: in-flight requests finish, watches end, etcd closes.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := validate(&cfg); err != nil {
+		return err
+	}
+	_, serviceNet, _ := net.ParseCIDR(cfg.ServiceCIDR)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+
+	// Listen first: the port is the one thing another process may hold.
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return fmt.Errorf("listen on %s:%d: %w", cfg.BindAddress, cfg.Port, err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+
+	advertise := advertiseAddress(cfg.BindAddress)
+	names := pki.DefaultNames(nthIP(serviceNet, 1))
+	if ip := net.ParseIP(cfg.BindAddress); ip != nil && !ip.IsUnspecified() {
+		names.IPs = append(names.IPs, ip)
+	}
+	bundle, err := pki.Ensure(filepath.Join(cfg.DataDir, "tls"), names)
+	if err != nil {
+		return fmt.Errorf("certificates: %w", err)
+	}
+	if err := ensureToken(filepath.Join(cfg.DataDir, "token")); err != nil {
+		return err
+	}
+
+	client, closeEtcd, err := openEtcd(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeEtcd()
+	store := storage.New(client)
+
+	kinds := registry.Kinds()
+	docs, err := openapi.Build(kinds)
+	if err != nil {
+		return fmt.Errorf("openapi: %w", err)
+	}
+	api := apiserver.New(apiserver.Config{
+		Store:            store,
+		Kinds:            kinds,
+		ServiceCIDR:      serviceNet,
+		NodePortMin:      30000,
+		NodePortMax:      32767,
+		AdvertiseAddress: advertise,
+		Port:             port,
+		OpenAPI:          openapiHandler(docs),
+		Logger:           log,
+	})
+	if err := bootstrap(ctx, api); err != nil {
+		return err
+	}
+
+	serverURL := "https://" + net.JoinHostPort(loopbackFor(cfg.BindAddress), strconv.Itoa(port))
+	for _, p := range []string{KubeconfigPath(cfg.DataDir), cfg.WriteKubeconfig} {
+		if p == "" {
+			continue
+		}
+		if err := pki.WriteKubeconfig(p, serverURL, bundle.CAPEM, bundle.AdminCertPEM, bundle.AdminKeyPEM); err != nil {
+			return fmt.Errorf("kubeconfig %s: %w", p, err)
+		}
+	}
+
+	srv := &http.Server{
+		Handler:           api.Handler(bundle.CAPool()),
+		ReadHeaderTimeout: 30 * time.Second,
+		MaxHeaderBytes:    1 << 20,
+		TLSConfig: &tls.Config{
+			Certificates: []tls.Certificate{bundle.Serving},
+			ClientAuth:   tls.VerifyClientCertIfGiven,
+			ClientCAs:    bundle.CAPool(),
+			MinVersion:   tls.VersionTLS12,
+			NextProtos:   []string{"h2", "http/1.1"},
+		},
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.ServeTLS(ln, "", "") }()
+
+	loops, cancelLoops := context.WithCancel(ctx)
+	defer cancelLoops()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		compact(loops, store, cfg.CompactionInterval, log)
+	}()
+	if !cfg.DisableControllers {
+		if err := startControllers(loops, &wg, serverURL, bundle, log); err != nil {
+			return err
+		}
+	}
+	log.Info("bosun server ready", "url", serverURL, "kubeconfig", KubeconfigPath(cfg.DataDir))
+	if cfg.Ready != nil {
+		close(cfg.Ready)
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		cancelLoops()
+		wg.Wait()
+		return fmt.Errorf("serving: %w", err)
+	}
+	log.Info("shutting down")
+	cancelLoops()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	api.Shutdown(shutdownCtx)
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		srv.Close()
+	}
+	wg.Wait()
+	return nil
+}
+
+func validate(cfg *Config) error {
+	if cfg.Port < 0 || cfg.Port > 65535 {
+		return fmt.Errorf("--https-listen-port %d: must be between 0 and 65535", cfg.Port)
+	}
+	if net.ParseIP(cfg.BindAddress) == nil {
+		return fmt.Errorf("--bind-address %q: not an IP address", cfg.BindAddress)
+	}
+	for flag, v := range map[string]string{"--service-cidr": cfg.ServiceCIDR, "--cluster-cidr": cfg.ClusterCIDR} {
+		ip, n, err := net.ParseCIDR(v)
+		if err != nil {
+			return fmt.Errorf("%s %q: %w", flag, v, err)
+		}
+		if ones, bits := n.Mask.Size(); bits-ones < 4 || !ip.Equal(n.IP) {
+			return fmt.Errorf("%s %q: must be a network address with at least 16 addresses", flag, v)
+		}
+	}
+	if cfg.CompactionInterval <= 0 {
+		cfg.CompactionInterval = 5 * time.Minute
+	}
+	if cfg.DataDir == "" {
+		return errors.New("--data-dir must not be empty")
+	}
+	return nil
+}
+
+// bootstrap creates the cluster's fixed objects, retrying while etcd is
+// still electing a leader.
+func bootstrap(ctx context.Context, api *apiserver.Server) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		err := api.Bootstrap(ctx)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("bootstrap: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func openEtcd(ctx context.Context, cfg Config) (*clientv3.Client, func(), error) {
+	if len(cfg.EtcdEndpoints) == 0 {
+		e, err := storage.StartEmbedded(ctx, filepath.Join(cfg.DataDir, "etcd"))
+		if err != nil {
+			return nil, nil, err
+		}
+		return e.Client, e.Close, nil
+	}
+	var tlsCfg *tls.Config
+	if cfg.EtcdCAFile != "" || cfg.EtcdCertFile != "" {
+		var err error
+		tlsCfg, err = pki.ClientTLS(cfg.EtcdCAFile, cfg.EtcdCertFile, cfg.EtcdKeyFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("etcd TLS: %w", err)
+		}
+	}
+	c, err := storage.Dial(ctx, cfg.EtcdEndpoints, tlsCfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, func() { c.Close() }, nil
+}
+
+// compact discards etcd history older than one interval, as the
+// Kubernetes API server does: each tick compacts to the revision seen at
+// the previous tick.
+func compact(ctx context.Context, store *storage.Store, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var last int64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rev, err := store.Rev(ctx)
+		if err != nil {
+			continue
+		}
+		if last > 0 {
+			if err := store.Compact(ctx, last); err != nil && ctx.Err() == nil {
+				log.Warn("compaction failed", "revision", last, "err", err)
+			}
+		}
+		last = rev
+	}
+}
+
+// ensureToken creates the agent join token once.
+func ensureToken(path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(hex.EncodeToString(b)+"\n"), 0o600); err != nil {
+		return fmt.Errorf("token: %w", err)
+	}
+	return os.Rename(tmp, path)
+}
+
+// advertiseAddress is the address other nodes and pods reach the API
+// server at: the bind address if specific, else the host's first
+// non-loopback address.
+func advertiseAddress(bind string) net.IP {
+	if ip := net.ParseIP(bind); ip != nil && !ip.IsUnspecified() {
+		return ip
+	}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() && n.IP.To4() != nil {
+				return n.IP
+			}
+		}
+	}
+	return net.ParseIP("127.0.0.1")
+}
+
+func loopbackFor(bind string) string {
+	if ip := net.ParseIP(bind); ip != nil && !ip.IsUnspecified() {
+		return bind
+	}
+	return "127.0.0.1"
+}
+
+func nthIP(n *net.IPNet, i byte) net.IP {
+	ip := append(net.IP(nil), n.IP.To4()...)
+	if ip == nil {
+		ip = append(net.IP(nil), n.IP...)
+	}
+	ip[len(ip)-1] += i
+	return ip
+}
