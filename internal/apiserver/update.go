@@ -51,10 +51,12 @@ func (s *Server) updateObject(ctx context.Context, rs *resource, ns, name, sub s
 				return nil, errBadRequest("the namespace of the provided object does not match the namespace sent on the request")
 			}
 		}
+		m.SetResourceVersion(cm.GetResourceVersion())
 		obj, err = s.prepareUpdate(rs, obj, cur, sub)
 		if err != nil {
 			return nil, err
 		}
+		m = accessor(obj)
 		if errs := s.validateUpdate(rs, obj, cur, sub); len(errs) > 0 {
 			return nil, errInvalid(rs.served.GVK.GroupKind(), name, errs)
 		}
