@@ -87,7 +87,7 @@ func claimsOf(obj runtime.Object) []string {
 func (s *Server) allocate(ctx context.Context, obj, old runtime.Object) (*allocation, error) {
 	svc, ok := obj.(*corev1.Service)
 	if !ok {
-		return nil, nil
+		return &allocation{}, nil
 	}
 	var prev *corev1.Service
 	if old != nil {

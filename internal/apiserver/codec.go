@@ -215,3 +215,18 @@ func describeJSONError(err error) string {
 	}
 	return "json: " + strings.TrimPrefix(err.Error(), "json: ")
 }
+
+// decodeRequest decodes a request body in JSON, YAML or protobuf into obj.
+func decodeRequest(contentType string, body []byte, obj runtime.Object, mode strictness) ([]string, error) {
+	if mt, _, err := mime.ParseMediaType(contentType); err == nil && mt == mediaProtobuf {
+		if _, _, err := protoSerializer.Decode(body, nil, obj); err != nil {
+			return nil, errBadRequest("decoding protobuf body: %v", err)
+		}
+		return nil, nil
+	}
+	data, err := toJSON(contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	return decodeInto(data, obj, mode)
+}

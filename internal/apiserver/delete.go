@@ -24,11 +24,7 @@ func (h *handler) deleteOptions(r *http.Request) (metav1.DeleteOptions, error) {
 		return opts, err
 	}
 	if len(body) > 0 {
-		data, err := toJSON(r.Header.Get("Content-Type"), body)
-		if err != nil {
-			return opts, err
-		}
-		if _, err := decodeInto(data, &opts, validateIgnore); err != nil {
+		if _, err := decodeRequest(r.Header.Get("Content-Type"), body, &opts, validateIgnore); err != nil {
 			return opts, err
 		}
 	}

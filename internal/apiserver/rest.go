@@ -150,11 +150,7 @@ func (h *handler) decodeBody(r *http.Request, into runtime.Object) error {
 	if err != nil {
 		return err
 	}
-	data, err := toJSON(r.Header.Get("Content-Type"), body)
-	if err != nil {
-		return err
-	}
-	warns, err := decodeInto(data, into, mode)
+	warns, err := decodeRequest(r.Header.Get("Content-Type"), body, into, mode)
 	if err != nil {
 		return err
 	}

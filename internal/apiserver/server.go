@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -172,7 +173,7 @@ func (s *Server) authenticate(cas *x509.CertPool, next http.Handler) http.Handle
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", p)
+				s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
 				writeStatus(w, r, newStatus(http.StatusInternalServerError, metav1.StatusReasonInternalError, "Internal error occurred: the server could not handle the request").s)
 			}
 		}()

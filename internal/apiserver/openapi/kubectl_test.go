@@ -55,6 +55,11 @@ func (s *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	switch {
 	case path == "/openapi/v2":
+		if strings.Contains(r.Header.Get("Accept"), "protobuf") {
+			w.Header().Set("Content-Type", "application/com.github.proto-openapi.spec.v2.v1.0+protobuf")
+			w.Write(s.docs.V2Proto)
+			return
+		}
 		s.write(w, http.StatusOK, s.docs.V2)
 		return
 	case path == "/openapi/v3":
@@ -229,7 +234,7 @@ func TestKubectlExplain(t *testing.T) {
 			"KIND:       Pod", "VERSION:    v1", "Pod is a collection of containers", "metadata\t<ObjectMeta>", "spec\t<PodSpec>", "status\t<PodStatus>",
 		}},
 		{"v3 map of quantities", []string{"explain", "pod.spec.containers.resources.limits"}, []string{"FIELD: limits <map[string]Quantity>"}},
-		{"v3 int-or-string", []string{"explain", "svc.spec.ports.targetPort"}, []string{"FIELD: targetPort <IntOrString>"}},
+		{"v3 int-or-string", []string{"explain", "services.spec.ports.targetPort"}, []string{"FIELD: targetPort <IntOrString>"}},
 		{"v3 time", []string{"explain", "pod.metadata.creationTimestamp"}, []string{"FIELD: creationTimestamp <string>"}},
 		{"v3 cluster-scoped kind", []string{"explain", "clusterroles.rules"}, []string{"GROUP:      rbac.authorization.k8s.io", "KIND:       ClusterRole", "verbs\t<[]string> -required-"}},
 		{"v3 recursive", []string{"explain", "deployment.spec.strategy", "--recursive"}, []string{"maxSurge\t<IntOrString>"}},
@@ -322,7 +327,7 @@ func TestKubectlUsesServerSideValidationAndOpenAPIPatches(t *testing.T) {
 func TestKubectlClientSideValidation(t *testing.T) {
 	requireKubectl(t)
 	docs := build(t)
-	old := &Documents{V2: docs.V2, V3Root: docs.V3Root, V3: map[string][]byte{}, V3Hash: docs.V3Hash}
+	old := &Documents{V2: docs.V2, V2Proto: docs.V2Proto, V3Root: docs.V3Root, V3: map[string][]byte{}, V3Hash: docs.V3Hash}
 	for key, b := range docs.V3 {
 		old.V3[key] = bytes.ReplaceAll(b, []byte(`"name":"fieldValidation"`), []byte(`"name":"fieldValidationUnknown"`))
 	}
@@ -332,7 +337,7 @@ func TestKubectlClientSideValidation(t *testing.T) {
 		ok                   bool
 	}{
 		{"valid", deploymentYAML, "deployment.apps/web created (dry run)", true},
-		{"unknown field", strings.Replace(deploymentYAML, "replicas: 1", "replicas: 1\n  replicass: 1", 1), `unknown field "spec.replicass"`, false},
+		{"unknown field", strings.Replace(deploymentYAML, "replicas: 1", "replicas: 1\n  replicass: 1", 1), `unknown field "replicass" in io.k8s.api.apps.v1.DeploymentSpec`, false},
 		{"wrong type", strings.Replace(deploymentYAML, "replicas: 1", "replicas: {a: 1}", 1), "spec.replicas", false},
 		{"missing required", strings.Replace(deploymentYAML, "{name: side, ", "{", 1), `missing required field "name"`, false},
 		{"service", "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 53, targetPort: dns, protocol: UDP}, {port: 53, targetPort: 53}]}\n", "service/s created (dry run)", true},

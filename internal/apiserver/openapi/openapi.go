@@ -26,11 +26,13 @@ import (
 // Documents holds the serialized OpenAPI documents, built once at start.
 type Documents struct {
 	V2 []byte // JSON of the swagger 2.0 document served at /openapi/v2
-	// V2Proto is the same document in gnostic's protobuf encoding, served
-	// at /openapi/v2 to requests accepting
-	// application/com.github.proto-openapi.spec.v2@v1.0+protobuf (with
-	// that Content-Type). kubectl asks only for this one and decodes
-	// whatever comes back as protobuf: JSON fails there.
+	// V2Proto is the same document in gnostic's protobuf encoding. Serve
+	// it at /openapi/v2 when Accept names
+	// application/com.github.proto-openapi.spec.v2@v1.0+protobuf (or the
+	// same with ".v1.0" for "@v1.0"), with Content-Type
+	// application/com.github.proto-openapi.spec.v2.v1.0+protobuf: the "@"
+	// form fails client-go's media type parsing. kubectl asks only for
+	// this encoding and decodes the answer as protobuf whatever its type.
 	V2Proto []byte
 	V3Root  []byte            // JSON served at /openapi/v3: {"paths": {"api/v1": {"serverRelativeURL": "/openapi/v3/api/v1?hash=HASH"}, ...}}
 	V3      map[string][]byte // key "api/v1", "apis/apps/v1"...: JSON of the OpenAPI 3.0 document for that group-version

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	openapi_v2 "github.com/google/gnostic-models/openapiv2"
+	protobuf "google.golang.org/protobuf/proto"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -373,10 +374,7 @@ func TestFieldValidationSupport(t *testing.T) {
 		client.PathsMap[key] = openapitest.FakeGroupVersion{GVSpec: b}
 	}
 	root := openapi3.NewRoot(client)
-	v2, err := openapi_v2.ParseDocument(docs.V2)
-	if err != nil {
-		t.Fatalf("gnostic cannot parse the v2 document: %v", err)
-	}
+	v2 := v2Proto(t, docs.V2Proto)
 	for _, k := range testKinds() {
 		gvks := []schema.GroupVersionKind{k.GVK}
 		if k.Scale != nil {
@@ -445,15 +443,76 @@ func v2SupportsFieldValidation(doc *openapi_v2.Document, gvk schema.GroupVersion
 	return false
 }
 
-// v2Models parses the v2 document into kubectl's models and indexes them
-// by GVK, as kubectl's OpenAPI getter does.
+// v2Proto decodes the protobuf v2 document as client-go does.
+func v2Proto(t testing.TB, b []byte) *openapi_v2.Document {
+	t.Helper()
+	doc := &openapi_v2.Document{}
+	if err := protobuf.Unmarshal(b, doc); err != nil {
+		t.Fatalf("cannot decode the v2 protobuf document: %v", err)
+	}
+	return doc
+}
+
+// TestV2JSONMatchesProto checks that the JSON and protobuf forms of the v2
+// document say the same: gnostic reads the JSON into the same paths,
+// operations, definitions and fields.
+func TestV2JSONMatchesProto(t *testing.T) {
+	docs := build(t)
+	fromJSON, err := openapi_v2.ParseDocument(docs.V2)
+	if err != nil {
+		t.Fatalf("gnostic cannot parse the v2 JSON document: %v", err)
+	}
+	fromProto := v2Proto(t, docs.V2Proto)
+	type summary struct {
+		paths, ops, defs, props, exts int
+	}
+	sum := func(d *openapi_v2.Document) (s summary) {
+		for _, p := range d.GetPaths().GetPath() {
+			s.paths++
+			for _, op := range []*openapi_v2.Operation{p.Value.Get, p.Value.Put, p.Value.Post, p.Value.Delete, p.Value.Patch} {
+				if op != nil {
+					s.ops += 1 + len(op.Parameters)
+					s.exts += len(op.VendorExtension)
+				}
+			}
+		}
+		for _, def := range d.GetDefinitions().GetAdditionalProperties() {
+			s.defs++
+			s.exts += len(def.Value.VendorExtension)
+			for _, p := range def.Value.GetProperties().GetAdditionalProperties() {
+				s.props++
+				s.exts += len(p.Value.VendorExtension)
+			}
+		}
+		return s
+	}
+	if a, b := sum(fromJSON), sum(fromProto); a != b || a.defs == 0 {
+		t.Errorf("JSON %+v, protobuf %+v", a, b)
+	}
+	jsonModels, err := proto.NewOpenAPIData(fromJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	protoModels, err := proto.NewOpenAPIData(fromProto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(jsonModels.ListModels(), protoModels.ListModels()) {
+		t.Error("JSON and protobuf documents have different models")
+	}
+	for _, name := range protoModels.ListModels() {
+		a, b := jsonModels.LookupModel(name), protoModels.LookupModel(name)
+		if !reflect.DeepEqual(a.GetExtensions(), b.GetExtensions()) || a.GetDescription() != b.GetDescription() {
+			t.Errorf("%s: JSON and protobuf models differ", name)
+		}
+	}
+}
+
+// v2Models reads the protobuf v2 document into kubectl's models and
+// indexes them by GVK, as kubectl's OpenAPI getter does.
 func v2Models(t testing.TB, b []byte) (proto.Models, map[schema.GroupVersionKind]string) {
 	t.Helper()
-	doc, err := openapi_v2.ParseDocument(b)
-	if err != nil {
-		t.Fatalf("gnostic cannot parse the v2 document: %v", err)
-	}
-	models, err := proto.NewOpenAPIData(doc)
+	models, err := proto.NewOpenAPIData(v2Proto(t, b))
 	if err != nil {
 		t.Fatalf("kubectl cannot read the v2 models: %v", err)
 	}
@@ -495,7 +554,7 @@ func validate(t testing.TB, models proto.Models, byGVK map[schema.GroupVersionKi
 }
 
 func TestClientSideValidation(t *testing.T) {
-	models, byGVK := v2Models(t, build(t).V2)
+	models, byGVK := v2Models(t, build(t).V2Proto)
 	good := []string{`
 apiVersion: apps/v1
 kind: Deployment
@@ -554,7 +613,7 @@ binaryData: {bin: aGVsbG8=}
 // and of the right type.
 func TestFixturesValidate(t *testing.T) {
 	dir := moduleDir(t, "k8s.io/api")
-	models, byGVK := v2Models(t, build(t).V2)
+	models, byGVK := v2Models(t, build(t).V2Proto)
 	n := 0
 	for _, k := range testKinds() {
 		for _, kind := range []string{k.GVK.Kind, k.GVK.Kind + "List"} {
