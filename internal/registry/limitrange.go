@@ -121,17 +121,20 @@ func validateLimitRangeItem(item *corev1.LimitRangeItem, p *field.Path) field.Er
 		def, hasDef := item.Default[name]
 		req, hasReq := item.DefaultRequest[name]
 		ratio, hasRatio := item.MaxLimitRequestRatio[name]
-		order := func(lo resource.Quantity, hasLo bool, hi resource.Quantity, hasHi bool, at *field.Path, what string) {
-			if hasLo && hasHi && lo.Cmp(hi) > 0 {
-				errs = append(errs, field.Invalid(at, lo.String(), fmt.Sprintf(what, lo.String(), hi.String())))
+		// order refuses a > b, reported at the field named by at.
+		order := func(at string, a resource.Quantity, hasA bool, b resource.Quantity, hasB bool, what string) {
+			if !hasA || !hasB || a.Cmp(b) <= 0 {
+				return
 			}
+			v := map[string]resource.Quantity{"min": lo, "default": def, "defaultRequest": req}[at]
+			errs = append(errs, field.Invalid(p.Child(at).Key(key), v.String(), fmt.Sprintf(what, a.String(), b.String())))
 		}
-		order(lo, hasMin, hi, hasMax, p.Child("min").Key(key), "min value %s is greater than max value %s")
-		order(lo, hasMin, req, hasReq, p.Child("defaultRequest").Key(key), "min value %s is greater than default request value %s")
-		order(req, hasReq, hi, hasMax, p.Child("defaultRequest").Key(key), "default request value %s is greater than max value %s")
-		order(lo, hasMin, def, hasDef, p.Child("default").Key(key), "min value %s is greater than default value %s")
-		order(def, hasDef, hi, hasMax, p.Child("default").Key(key), "default value %s is greater than max value %s")
-		order(req, hasReq, def, hasDef, p.Child("defaultRequest").Key(key), "default request value %s is greater than default limit value %s")
+		order("min", lo, hasMin, hi, hasMax, "min value %s is greater than max value %s")
+		order("defaultRequest", lo, hasMin, req, hasReq, "min value %s is greater than default request value %s")
+		order("defaultRequest", req, hasReq, hi, hasMax, "default request value %s is greater than max value %s")
+		order("default", lo, hasMin, def, hasDef, "min value %s is greater than default value %s")
+		order("default", def, hasDef, hi, hasMax, "default value %s is greater than max value %s")
+		order("defaultRequest", req, hasReq, def, hasDef, "default request value %s is greater than default limit value %s")
 		if hasRatio {
 			rp := p.Child("maxLimitRequestRatio").Key(key)
 			if ratio.Cmp(resource.MustParse("1")) < 0 {

@@ -37,7 +37,7 @@ func TestPodWrites(t *testing.T) {
 		{name: "update changes env", old: stored, obj: corePod(func(p *corev1.Pod) { p.Spec.Containers[0].Env[0].Value = "dev" }),
 			paths: []string{"spec"}},
 		{name: "update raises deadline", old: corePod(func(p *corev1.Pod) { p.Spec.ActiveDeadlineSeconds = new(int64(60)) }),
-			obj: corePod(func(p *corev1.Pod) { p.Spec.ActiveDeadlineSeconds = new(int64(120)) }),
+			obj:   corePod(func(p *corev1.Pod) { p.Spec.ActiveDeadlineSeconds = new(int64(120)) }),
 			paths: []string{"spec.activeDeadlineSeconds"}},
 		{name: "update removes a scheduling gate", old: corePod(func(p *corev1.Pod) {
 			p.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: "example.com/wait"}}

@@ -338,11 +338,8 @@ func validatePodSpec(s *corev1.PodSpec, p *field.Path) field.ErrorList {
 	if s.NodeName != "" {
 		errs = append(errs, dnsCheck(validation.IsDNS1123Subdomain, s.NodeName, p.Child("nodeName"))...)
 	}
-	for i, r := range s.ImagePullSecrets {
-		if r.Name == "" {
-			errs = append(errs, field.Required(p.Child("imagePullSecrets").Index(i).Child("name"), ""))
-		}
-	}
+	// imagePullSecrets are not checked: charts often render empty names,
+	// which Kubernetes accepts (with a warning) and the kubelet skips.
 	for i, g := range s.ReadinessGates {
 		errs = append(errs, metav1validation.ValidateLabelName(string(g.ConditionType), p.Child("readinessGates").Index(i).Child("conditionType"))...)
 	}

@@ -323,6 +323,9 @@ func TestValidatePodTemplateSpec(t *testing.T) {
 			"spec.template.spec.tolerations[3].effect",
 			"spec.template.spec.tolerations[4].effect",
 		}},
+		{"empty image pull secret name tolerated", func(s *corev1.PodSpec) {
+			s.ImagePullSecrets = []corev1.LocalObjectReference{{Name: ""}}
+		}, nil},
 		{"ephemeral containers in a template", func(s *corev1.PodSpec) {
 			s.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "debug", Image: "busybox"}}}
 		}, []string{"spec.template.spec.ephemeralContainers"}},

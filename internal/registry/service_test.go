@@ -69,7 +69,10 @@ func TestServiceWrites(t *testing.T) {
 }
 
 func TestServiceDefaults(t *testing.T) {
-	svc := coreService(func(s *corev1.ServiceSpec) { s.Type = corev1.ServiceTypeLoadBalancer; s.SessionAffinity = corev1.ServiceAffinityClientIP })
+	svc := coreService(func(s *corev1.ServiceSpec) {
+		s.Type = corev1.ServiceTypeLoadBalancer
+		s.SessionAffinity = corev1.ServiceAffinityClientIP
+	})
 	services().Defaults(svc)
 	s := svc.Spec
 	checks := []struct {
