@@ -314,7 +314,7 @@ func ensureToken(path string) error {
 // server at: the bind address if specific, else the host's first
 // non-loopback address.
 func advertiseAddress(bind string) net.IP {
-	if ip := net.ParseIP(bind); ip != nil && !ip.IsUnspecified() {
+	if ip := net.ParseIP(bind); ip != nil && !ip.IsUnspecified() && !ip.IsLoopback() {
 		return ip
 	}
 	if addrs, err := net.InterfaceAddrs(); err == nil {
