@@ -305,7 +305,7 @@ func TestKubectlUsesServerSideValidationAndOpenAPIPatches(t *testing.T) {
 
 	changed := strings.Replace(deploymentYAML, "nginx:1.27", "nginx:1.28", 1)
 	out, err = kubectl(t, srv.URL, changed, "apply", "--validate=strict", "-f", "-")
-	if err != nil || !strings.Contains(out, "deployment.apps/web configured") {
+	if err != nil || !strings.Contains(out, "deployment.apps/web configured") || strings.Contains(out, "warning") {
 		t.Fatalf("second apply: %v\n%s", err, out)
 	}
 	patches := s.requestsTo(http.MethodPatch, collection+"/web")
@@ -349,5 +349,32 @@ func TestKubectlClientSideValidation(t *testing.T) {
 				t.Errorf("err %v, output lacks %q:\n%s", err, tc.want, out)
 			}
 		})
+	}
+}
+
+// TestKubectlApplyReadsPatchStrategyFromV3 is the control of the patch
+// check above: without the merge key in the v3 documents, kubectl's patch
+// replaces the container list, so the key kubectl used came from them and
+// not from its compiled-in types.
+func TestKubectlApplyReadsPatchStrategyFromV3(t *testing.T) {
+	requireKubectl(t)
+	docs := build(t)
+	stripped := &Documents{V2: docs.V2, V2Proto: docs.V2Proto, V3Root: docs.V3Root, V3: map[string][]byte{}, V3Hash: docs.V3Hash}
+	for key, b := range docs.V3 {
+		stripped.V3[key] = bytes.ReplaceAll(b, []byte(`"x-kubernetes-patch-strategy":"merge","x-kubernetes-patch-merge-key":"name"`), []byte(`"x-kubernetes-bosun-test":"none"`))
+	}
+	s := &fakeServer{docs: stripped, kinds: testKinds(), objects: map[string][]byte{}}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	if out, err := kubectl(t, srv.URL, deploymentYAML, "apply", "-f", "-"); err != nil {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	changed := strings.Replace(deploymentYAML, "nginx:1.27", "nginx:1.28", 1)
+	if out, err := kubectl(t, srv.URL, changed, "apply", "-f", "-"); err != nil {
+		t.Fatalf("second apply: %v\n%s", err, out)
+	}
+	patches := s.requestsTo(http.MethodPatch, "/apis/apps/v1/namespaces/default/deployments/web")
+	if len(patches) != 1 || strings.Contains(patches[0].body, "$setElementOrder/containers") || !strings.Contains(patches[0].body, `"containers":[{`) {
+		t.Errorf("patches %+v, want one replacing the container list", patches)
 	}
 }

@@ -39,14 +39,20 @@ type Documents struct {
 	V3Hash  map[string]string // key as in V3: upper-case hex SHA-512 of the document, as in the URLs of V3Root
 }
 
-// Build makes the documents for kinds. It fails when a kind lacks New or
-// when New or NewList does not return a pointer to a struct. A kind whose
-// NewList is nil gets no list, watch or deletecollection operations.
+// Build makes the documents for kinds. It fails when a kind lacks New,
+// when New or NewList does not return a pointer to a struct, or when two
+// kinds have the same GVK. A kind whose NewList is nil gets no list, watch
+// or deletecollection operations.
 func Build(kinds []*registry.Kind) (*Documents, error) {
 	defs := newDefinitions()
 	var gvs []schema.GroupVersion
 	paths := map[schema.GroupVersion][]pathItem{}
+	seen := map[schema.GroupVersionKind]bool{}
 	for _, k := range kinds {
+		if seen[k.GVK] {
+			return nil, fmt.Errorf("kind %s: listed twice", k.GVK)
+		}
+		seen[k.GVK] = true
 		item, err := objectDefinition(defs, k.New, k.GVK)
 		if err != nil {
 			return nil, fmt.Errorf("kind %s: New: %w", k.GVK, err)

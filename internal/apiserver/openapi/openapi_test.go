@@ -16,8 +16,10 @@ import (
 	protobuf "google.golang.org/protobuf/proto"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/client-go/openapi"
 	"k8s.io/client-go/openapi/openapitest"
@@ -97,16 +99,18 @@ func TestBuildIsDeterministic(t *testing.T) {
 
 func TestBuildRejectsBrokenKinds(t *testing.T) {
 	gvk := schema.GroupVersionKind{Group: "example.com", Version: "v1", Kind: "Thing"}
+	pods := testKind[corev1.Pod, corev1.PodList](corev1.SchemeGroupVersion, "Pod", "pods")
 	cases := []struct {
-		name string
-		kind registry.Kind
+		name  string
+		kinds []*registry.Kind
 	}{
-		{"no New", registry.Kind{GVK: gvk, Resource: "things"}},
-		{"New returns nil", registry.Kind{GVK: gvk, Resource: "things", New: func() runtime.Object { return nil }}},
+		{"no New", []*registry.Kind{{GVK: gvk, Resource: "things"}}},
+		{"New returns nil", []*registry.Kind{{GVK: gvk, Resource: "things", New: func() runtime.Object { return nil }}}},
+		{"listed twice", []*registry.Kind{pods, pods}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := Build([]*registry.Kind{&tc.kind}); err == nil {
+			if _, err := Build(tc.kinds); err == nil {
 				t.Error("Build succeeded, want an error")
 			}
 		})
@@ -238,6 +242,10 @@ func TestSchemaShapes(t *testing.T) {
 		{"patch merge key", v3, []string{"io.k8s.api.core.v1.PodSpec", "properties", "containers", "x-kubernetes-patch-merge-key"}, "name"},
 		{"retainKeys", v2, []string{"io.k8s.api.core.v1.PodSpec", "properties", "volumes", "x-kubernetes-patch-strategy"}, "merge,retainKeys"},
 		{"ports merge key", v2, []string{"io.k8s.api.core.v1.Container", "properties", "ports", "x-kubernetes-patch-merge-key"}, "containerPort"},
+		{"list type", v3, []string{"io.k8s.api.core.v1.PodSpec", "properties", "containers", "x-kubernetes-list-type"}, "map"},
+		{"list map keys", v3, []string{"io.k8s.api.core.v1.PodSpec", "properties", "containers", "x-kubernetes-list-map-keys"}, []any{"name"}},
+		{"list map keys beyond the merge key", v2, []string{"io.k8s.api.core.v1.Container", "properties", "ports", "x-kubernetes-list-map-keys"}, []any{"containerPort", "protocol"}},
+		{"no list type without markers", v2, []string{"io.k8s.api.core.v1.Container", "properties", "args", "x-kubernetes-list-type"}, nil},
 		{"inline VolumeSource", v2, []string{"io.k8s.api.core.v1.Volume", "properties", "configMap", "$ref"}, "#/definitions/io.k8s.api.core.v1.ConfigMapVolumeSource"},
 	}
 	for _, tc := range cases {
@@ -780,12 +788,63 @@ func TestClientGoReadsV3(t *testing.T) {
 	}
 }
 
+// TestManagedFieldsTypeConverter builds the structured-merge-diff type
+// converter server-side apply would use from the v3 documents: lists key
+// their items as Kubernetes declares (ports by port and protocol,
+// containers by name).
+func TestManagedFieldsTypeConverter(t *testing.T) {
+	docs := build(t)
+	client := openapitest.NewFakeClient()
+	for key, b := range docs.V3 {
+		client.PathsMap[key] = openapitest.FakeGroupVersion{GVSpec: b}
+	}
+	tc, err := openapi.NewTypeConverter(client, false)
+	if err != nil {
+		t.Fatalf("NewTypeConverter: %v", err)
+	}
+	dns := &corev1.Service{
+		TypeMeta:   metav1.TypeMeta{Kind: "Service", APIVersion: "v1"},
+		ObjectMeta: metav1.ObjectMeta{Name: "dns"},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{
+			{Name: "tcp", Port: 53, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(53)},
+			{Name: "udp", Port: 53, Protocol: corev1.ProtocolUDP, TargetPort: intstr.FromString("dns")},
+		}},
+	}
+	typed, err := tc.ObjectToTyped(dns)
+	if err != nil {
+		t.Fatalf("service with a port on TCP and UDP: %v", err)
+	}
+	set, err := typed.ToFieldSet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := set.String(); !strings.Contains(s, `.spec.ports[port=53,protocol="UDP"].targetPort`) {
+		t.Errorf("field set lacks the UDP port keyed by port and protocol:\n%s", s)
+	}
+	pod := &corev1.Pod{
+		TypeMeta:   metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"},
+		ObjectMeta: metav1.ObjectMeta{Name: "p"},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "a"}, {Name: "a"}}},
+	}
+	if _, err := tc.ObjectToTyped(pod); err == nil || !strings.Contains(err.Error(), "duplicate entries") {
+		t.Errorf("two containers named a: err %v, want duplicate entries", err)
+	}
+}
+
+// BenchmarkBuild times Build at server start, for the registry's kinds
+// and for the wider test set.
 func BenchmarkBuild(b *testing.B) {
-	kinds := testKinds()
-	b.ReportMetric(float64(len(kinds)), "kinds")
-	for b.Loop() {
-		if _, err := Build(kinds); err != nil {
-			b.Fatal(err)
-		}
+	for _, bc := range []struct {
+		name  string
+		kinds []*registry.Kind
+	}{{"registry", registry.Kinds()}, {"test", testKinds()}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := Build(bc.kinds); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(bc.kinds)), "kinds")
+		})
 	}
 }

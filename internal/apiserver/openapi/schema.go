@@ -27,6 +27,8 @@ type jsonSchema struct {
 	PatchStrategy string   `json:"x-kubernetes-patch-strategy,omitempty"`
 	PatchMergeKey string   `json:"x-kubernetes-patch-merge-key,omitempty"`
 	IntOrString   bool     `json:"x-kubernetes-int-or-string,omitempty"`
+	ListType      string   `json:"x-kubernetes-list-type,omitempty"`
+	ListMapKeys   []string `json:"x-kubernetes-list-map-keys,omitempty"`
 
 	// v3OneOf lists the JSON types a value may take where v2 can only
 	// name one (quantities, int-or-string).
@@ -64,8 +66,9 @@ var (
 	marshalerType       = reflect.TypeFor[json.Marshaler]()
 )
 
-// Descriptions of the types that marshal themselves: they have no
-// SwaggerDoc, and kubectl explain prints these when a field points at them.
+// Descriptions of the definitions whose types have no SwaggerDoc (mostly
+// those that marshal themselves); kubectl explain prints them when a field
+// points at one.
 var selfMarshalingDocs = map[string]string{
 	"io.k8s.apimachinery.pkg.apis.meta.v1.Time":       "Time is a timestamp in RFC 3339 form, in UTC, with second precision.",
 	"io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime":  "MicroTime is a timestamp in RFC 3339 form, in UTC, with microsecond precision.",
@@ -185,6 +188,9 @@ func (d *definitions) addFields(t reflect.Type, s *jsonSchema) {
 			p.PatchStrategy = strategy
 			p.PatchMergeKey = f.Tag.Get("patchMergeKey")
 		}
+		if p.Type == "array" {
+			p.ListType, p.ListMapKeys = listType(definitionName(t)+"."+name, p.PatchMergeKey)
+		}
 		if s.Properties == nil {
 			s.Properties = map[string]*jsonSchema{}
 		}
@@ -193,6 +199,38 @@ func (d *definitions) addFields(t reflect.Type, s *jsonSchema) {
 			s.Required = append(s.Required, name)
 		}
 	}
+}
+
+// listTypeOverrides are the lists whose +listType and +listMapKey markers,
+// which reflection cannot see, say more than their patch merge key: their
+// items are keyed by more fields (two ports may differ only in protocol),
+// or they are atomic. Keyed by declaring type and JSON field.
+var listTypeOverrides = map[string][]string{
+	"io.k8s.api.core.v1.Container.ports":                     {"containerPort", "protocol"},
+	"io.k8s.api.core.v1.EphemeralContainerCommon.ports":      {"containerPort", "protocol"},
+	"io.k8s.api.core.v1.ServiceSpec.ports":                   {"port", "protocol"},
+	"io.k8s.api.core.v1.PodSpec.topologySpreadConstraints":   {"topologyKey", "whenUnsatisfiable"},
+	"io.k8s.api.core.v1.VolumeHealthStatus.healthConditions": {"status", "reason"},
+	"io.k8s.api.core.v1.PodVolumeHealth.healthConditions":    {"status", "reason"},
+	"io.k8s.api.core.v1.PodStatus.hostIPs":                   nil,
+	"io.k8s.api.batch.v1.JobStatus.conditions":               nil,
+}
+
+// listType returns the x-kubernetes-list-type and map keys of a list
+// field: a map keyed by its patch merge key, as Kubernetes declares nearly
+// all of those, unless listTypeOverrides knows better; nothing for other
+// lists, which server-side apply then treats as atomic.
+func listType(field, mergeKey string) (string, []string) {
+	if keys, ok := listTypeOverrides[field]; ok {
+		if keys == nil {
+			return "atomic", nil
+		}
+		return "map", keys
+	}
+	if mergeKey != "" {
+		return "map", []string{mergeKey}
+	}
+	return "", nil
 }
 
 // required tells whether a field is required. Kubernetes marks a field

@@ -145,13 +145,20 @@ func schemaProto(s *jsonSchema) *openapi_v2.Schema {
 	if s.PatchStrategy != "" {
 		out.VendorExtension = append(out.VendorExtension, extension("x-kubernetes-patch-strategy", s.PatchStrategy))
 	}
+	if s.ListType != "" {
+		out.VendorExtension = append(out.VendorExtension, extension("x-kubernetes-list-type", s.ListType))
+	}
+	if len(s.ListMapKeys) > 0 {
+		out.VendorExtension = append(out.VendorExtension, extension("x-kubernetes-list-map-keys", s.ListMapKeys))
+	}
 	return out
 }
 
 // extension holds a vendor extension's value as YAML, which is where
 // kubectl reads it; JSON is YAML.
 func extension(name string, v any) *openapi_v2.NamedAny {
-	// Only strings and gvkExt values come here, which always marshal.
+	// Only strings, string slices and gvkExt values come here, which
+	// always marshal.
 	b, _ := json.Marshal(v)
 	return &openapi_v2.NamedAny{Name: name, Value: &openapi_v2.Any{Yaml: string(b)}}
 }
