@@ -50,6 +50,7 @@ func endpointSlices() *Kind {
 			}
 			return errs
 		},
+		Generation: true,
 		Columns: []metav1.TableColumnDefinition{
 			nameColumn,
 			col("AddressType", "string", "Type of the addresses."),

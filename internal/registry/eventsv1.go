@@ -31,6 +31,8 @@ func eventsV1() *Kind {
 		Namespaced: true,
 		New:        func() runtime.Object { return &eventsv1.Event{} },
 		NewList:    func() runtime.Object { return &eventsv1.EventList{} },
+		// Validate takes the served form: events.k8s.io asks more of a new
+		// event (time, reporter, action) than core/v1 does.
 		Validate: func(obj, old runtime.Object) field.ErrorList {
 			ev := obj.(*eventsv1.Event)
 			if o, ok := old.(*eventsv1.Event); ok {

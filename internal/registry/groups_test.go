@@ -95,7 +95,7 @@ func groupsSamples() map[string]struct {
 		Spec: networkingv1.IngressClassSpec{Controller: "k8s.io/ingress-nginx"}})
 	add(networkPolicies(), &networkingv1.NetworkPolicy{ObjectMeta: groupsMeta("deny"), Spec: networkingv1.NetworkPolicySpec{
 		PodSelector: *groupsSelector(),
-		Ingress: []networkingv1.NetworkPolicyIngressRule{{Ports: []networkingv1.NetworkPolicyPort{{Port: new(intstr.FromInt32(80))}}}}}})
+		Ingress:     []networkingv1.NetworkPolicyIngressRule{{Ports: []networkingv1.NetworkPolicyPort{{Port: new(intstr.FromInt32(80))}}}}}})
 	add(endpointSlices(), &discoveryv1.EndpointSlice{ObjectMeta: groupsMeta("web-abc"), AddressType: discoveryv1.AddressTypeIPv4,
 		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.5"}}},
 		Ports:     []discoveryv1.EndpointPort{{Port: new(int32(80))}}})

@@ -3,6 +3,7 @@ package registry
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
@@ -82,22 +83,11 @@ func horizontalPodAutoscalersV1() *Kind {
 			h.Spec.MinReplicas = new(int32(1))
 		}
 	}
-	k.Validate = func(obj, old runtime.Object) field.ErrorList {
-		h := obj.(*autoscalingv1.HorizontalPodAutoscaler)
-		if errs := validateHPAAnnotations(h.Annotations); len(errs) > 0 {
-			return errs
-		}
-		v2, err := hpaFromV1(h)
-		if err != nil {
-			return field.ErrorList{field.Invalid(field.NewPath("metadata", "annotations"), "", err.Error())}
-		}
-		// Paths are those of the stored (v2) form, as Kubernetes reports
-		// them: the CPU target is spec.metrics[0].
-		return validateHPASpec(&v2.Spec, field.NewPath("spec"))
-	}
-	k.PrepareForCreate = func(obj runtime.Object) {
-		obj.(*autoscalingv1.HorizontalPodAutoscaler).Status = autoscalingv1.HorizontalPodAutoscalerStatus{}
-	}
+	// Creation and validation are the stored (v2) kind's: the CPU target is
+	// reported as spec.metrics[0], as Kubernetes does; annotations that do
+	// not decode fail the conversion.
+	k.Validate = nil
+	k.PrepareForCreate = nil
 	k.Row = func(obj runtime.Object) []any {
 		v2, err := hpaFromV1(obj.(*autoscalingv1.HorizontalPodAutoscaler))
 		if err != nil {
@@ -503,25 +493,6 @@ func hpaTarget(m autoscalingv2.MetricSpec, st *autoscalingv2.MetricStatus) strin
 	return "<unknown type>"
 }
 
-// validateHPAAnnotations reports v1 annotations that do not decode.
-func validateHPAAnnotations(a map[string]string) field.ErrorList {
-	var errs field.ErrorList
-	targets := map[string]any{
-		hpaMetricsAnnotation:        &[]autoscalingv1.MetricSpec{},
-		hpaCurrentMetricsAnnotation: &[]autoscalingv1.MetricStatus{},
-		hpaConditionsAnnotation:     &[]autoscalingv1.HorizontalPodAutoscalerCondition{},
-		hpaBehaviorAnnotation:       &autoscalingv2.HorizontalPodAutoscalerBehavior{},
-	}
-	for _, key := range hpaAnnotations {
-		if v, ok := a[key]; ok {
-			if err := json.Unmarshal([]byte(v), targets[key]); err != nil {
-				errs = append(errs, field.Invalid(field.NewPath("metadata", "annotations").Key(key), v, err.Error()))
-			}
-		}
-	}
-	return errs
-}
-
 // hpaFromV1 converts to the stored form, unpacking the annotations.
 func hpaFromV1(in *autoscalingv1.HorizontalPodAutoscaler) (*autoscalingv2.HorizontalPodAutoscaler, error) {
 	out := &autoscalingv2.HorizontalPodAutoscaler{
@@ -552,15 +523,22 @@ func hpaFromV1(in *autoscalingv1.HorizontalPodAutoscaler) (*autoscalingv2.Horizo
 		MinReplicas:    cloneInt32(s.MinReplicas),
 		MaxReplicas:    s.MaxReplicas,
 	}
-	if s.TargetCPUUtilizationPercentage != nil {
-		out.Spec.Metrics = append(out.Spec.Metrics, cpuUtilizationMetric(*s.TargetCPUUtilizationPercentage))
-	}
 	var metrics []autoscalingv1.MetricSpec
 	if err := decode(hpaMetricsAnnotation, &metrics); err != nil {
 		return nil, err
 	}
 	for _, m := range metrics {
 		out.Spec.Metrics = append(out.Spec.Metrics, metricSpecFromV1(m))
+	}
+	// The field wins over a copy of the CPU target kept in the annotation.
+	cpu := slices.IndexFunc(out.Spec.Metrics, isCPUTarget)
+	switch target := s.TargetCPUUtilizationPercentage; {
+	case cpu >= 0 && target != nil:
+		out.Spec.Metrics[cpu].Resource.Target.AverageUtilization = new(*target)
+	case cpu >= 0:
+		out.Spec.Metrics = slices.Delete(out.Spec.Metrics, cpu, cpu+1)
+	case target != nil:
+		out.Spec.Metrics = slices.Insert(out.Spec.Metrics, 0, cpuUtilizationMetric(*target))
 	}
 	if _, ok := ann[hpaBehaviorAnnotation]; ok {
 		out.Spec.Behavior = &autoscalingv2.HorizontalPodAutoscalerBehavior{}
@@ -576,21 +554,27 @@ func hpaFromV1(in *autoscalingv1.HorizontalPodAutoscaler) (*autoscalingv2.Horizo
 		CurrentReplicas:    st.CurrentReplicas,
 		DesiredReplicas:    st.DesiredReplicas,
 	}
-	if c := st.CurrentCPUUtilizationPercentage; c != nil {
-		out.Status.CurrentMetrics = append(out.Status.CurrentMetrics, autoscalingv2.MetricStatus{
-			Type: autoscalingv2.ResourceMetricSourceType,
-			Resource: &autoscalingv2.ResourceMetricStatus{
-				Name:    corev1.ResourceCPU,
-				Current: autoscalingv2.MetricValueStatus{AverageUtilization: new(*c)},
-			},
-		})
-	}
 	var current []autoscalingv1.MetricStatus
 	if err := decode(hpaCurrentMetricsAnnotation, &current); err != nil {
 		return nil, err
 	}
 	for _, m := range current {
 		out.Status.CurrentMetrics = append(out.Status.CurrentMetrics, metricStatusFromV1(m))
+	}
+	cpu = slices.IndexFunc(out.Status.CurrentMetrics, isCPUStatus)
+	switch c := st.CurrentCPUUtilizationPercentage; {
+	case cpu >= 0 && c != nil:
+		out.Status.CurrentMetrics[cpu].Resource.Current.AverageUtilization = new(*c)
+	case cpu >= 0:
+		out.Status.CurrentMetrics = slices.Delete(out.Status.CurrentMetrics, cpu, cpu+1)
+	case c != nil:
+		out.Status.CurrentMetrics = slices.Insert(out.Status.CurrentMetrics, 0, autoscalingv2.MetricStatus{
+			Type: autoscalingv2.ResourceMetricSourceType,
+			Resource: &autoscalingv2.ResourceMetricStatus{
+				Name:    corev1.ResourceCPU,
+				Current: autoscalingv2.MetricValueStatus{AverageUtilization: new(*c)},
+			},
+		})
 	}
 	var conds []autoscalingv1.HorizontalPodAutoscalerCondition
 	if err := decode(hpaConditionsAnnotation, &conds); err != nil {
@@ -607,8 +591,10 @@ func hpaFromV1(in *autoscalingv1.HorizontalPodAutoscaler) (*autoscalingv2.Horizo
 }
 
 // hpaToV1 converts from the stored form. The first CPU utilization target
-// becomes targetCPUUtilizationPercentage; everything else goes into the
-// annotations.
+// becomes targetCPUUtilizationPercentage and the first CPU utilization
+// reading currentCPUUtilizationPercentage; everything else goes into the
+// annotations, which also keep a copy of those two entries when the field
+// alone would lose their position or other values.
 func hpaToV1(in *autoscalingv2.HorizontalPodAutoscaler) (*autoscalingv1.HorizontalPodAutoscaler, error) {
 	out := &autoscalingv1.HorizontalPodAutoscaler{
 		TypeMeta:   metav1.TypeMeta{APIVersion: autoscalingv1.SchemeGroupVersion.String(), Kind: "HorizontalPodAutoscaler"},
@@ -621,12 +607,14 @@ func hpaToV1(in *autoscalingv2.HorizontalPodAutoscaler) (*autoscalingv1.Horizont
 		MaxReplicas:    s.MaxReplicas,
 	}
 	var metrics []autoscalingv1.MetricSpec
-	for _, m := range s.Metrics {
-		if out.Spec.TargetCPUUtilizationPercentage == nil && m.Type == autoscalingv2.ResourceMetricSourceType &&
-			m.Resource != nil && m.Resource.Name == corev1.ResourceCPU &&
-			m.Resource.Target.Type == autoscalingv2.UtilizationMetricType && m.Resource.Target.AverageUtilization != nil {
+	for i, m := range s.Metrics {
+		if out.Spec.TargetCPUUtilizationPercentage == nil && isCPUTarget(m) {
 			out.Spec.TargetCPUUtilizationPercentage = new(*m.Resource.Target.AverageUtilization)
-			continue
+			// Only a leading target is rebuilt from the field alone;
+			// elsewhere a copy keeps its place in the list.
+			if i == 0 {
+				continue
+			}
 		}
 		metrics = append(metrics, metricSpecToV1(m))
 	}
@@ -639,11 +627,14 @@ func hpaToV1(in *autoscalingv2.HorizontalPodAutoscaler) (*autoscalingv1.Horizont
 		DesiredReplicas:    st.DesiredReplicas,
 	}
 	var current []autoscalingv1.MetricStatus
-	for _, m := range st.CurrentMetrics {
-		if out.Status.CurrentCPUUtilizationPercentage == nil && m.Type == autoscalingv2.ResourceMetricSourceType &&
-			m.Resource != nil && m.Resource.Name == corev1.ResourceCPU && m.Resource.Current.AverageUtilization != nil {
+	for i, m := range st.CurrentMetrics {
+		if out.Status.CurrentCPUUtilizationPercentage == nil && isCPUStatus(m) {
 			out.Status.CurrentCPUUtilizationPercentage = new(*m.Resource.Current.AverageUtilization)
-			continue
+			// The controller also reports the average value, which the
+			// field cannot hold.
+			if i == 0 && m.Resource.Current.AverageValue == nil {
+				continue
+			}
 		}
 		current = append(current, metricStatusToV1(m))
 	}
@@ -685,6 +676,16 @@ func hpaToV1(in *autoscalingv2.HorizontalPodAutoscaler) (*autoscalingv1.Horizont
 		}
 	}
 	return out, nil
+}
+
+func isCPUTarget(m autoscalingv2.MetricSpec) bool {
+	return m.Type == autoscalingv2.ResourceMetricSourceType && m.Resource != nil && m.Resource.Name == corev1.ResourceCPU &&
+		m.Resource.Target.Type == autoscalingv2.UtilizationMetricType && m.Resource.Target.AverageUtilization != nil
+}
+
+func isCPUStatus(m autoscalingv2.MetricStatus) bool {
+	return m.Type == autoscalingv2.ResourceMetricSourceType && m.Resource != nil && m.Resource.Name == corev1.ResourceCPU &&
+		m.Resource.Current.AverageUtilization != nil
 }
 
 func metricSpecToV1(m autoscalingv2.MetricSpec) autoscalingv1.MetricSpec {

@@ -78,12 +78,7 @@ func ingressAddress(lb networkingv1.IngressLoadBalancerStatus) string {
 			addrs = append(addrs, in.Hostname)
 		}
 	}
-	s := strings.Join(addrs, ",")
-	// Long lists are cut as kubectl does in the narrow table.
-	if len(s) > 50 {
-		s = s[:47] + "..."
-	}
-	return s
+	return strings.Join(addrs, ",")
 }
 
 var pathTypes = []string{string(networkingv1.PathTypeExact), string(networkingv1.PathTypePrefix), string(networkingv1.PathTypeImplementationSpecific)}

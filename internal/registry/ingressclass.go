@@ -30,6 +30,7 @@ func ingressClasses() *Kind {
 			}
 			return errs
 		},
+		Generation: true,
 		Columns: []metav1.TableColumnDefinition{
 			nameColumn,
 			col("Controller", "string", "Controller that implements this class."),
