@@ -216,8 +216,16 @@ func (s *Server) createObject(ctx context.Context, rs *resource, ns string, obj 
 	m.SetManagedFields(nil)
 	m.SetSelfLink("")
 
-	if rs.served.StoredAs != nil && rs.served.Defaults != nil {
-		rs.served.Defaults(obj)
+	if rs.served.StoredAs != nil {
+		if rs.served.Defaults != nil {
+			rs.served.Defaults(obj)
+		}
+		// The served version's own rules apply to what the client sent.
+		if v := rs.served.Validate; v != nil {
+			if errs := v(obj, nil); len(errs) > 0 {
+				return nil, errInvalid(rs.served.GVK.GroupKind(), m.GetName(), errs)
+			}
+		}
 	}
 	stored, err := rs.toStored(obj)
 	if err != nil {

@@ -13,6 +13,12 @@ func openapiHandler(d *openapi.Documents) http.Handler {
 		var data []byte
 		switch p := strings.TrimSuffix(r.URL.Path, "/"); {
 		case p == "/openapi/v2":
+			// kubectl asks for the protobuf form of the v2 document.
+			if strings.Contains(r.Header.Get("Accept"), "protobuf") && d.V2Proto != nil {
+				w.Header().Set("Content-Type", "application/com.github.proto-openapi.spec.v2.v1.0+protobuf")
+				w.Write(d.V2Proto)
+				return
+			}
 			data = d.V2
 		case p == "/openapi/v3":
 			data = d.V3Root
