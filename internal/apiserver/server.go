@@ -50,8 +50,9 @@ type Server struct {
 	byGVK     map[schema.GroupVersionKind]*resource
 	groups    []groupInfo
 
-	mu      sync.Mutex
-	watches sync.WaitGroup
+	mu           sync.Mutex
+	broadcasters map[*resource]*broadcaster
+	watches      sync.WaitGroup
 	// stopping closes when shutdown starts, to end watches.
 	stopping chan struct{}
 	stopOnce sync.Once
@@ -132,6 +133,23 @@ func contains(list []string, v string) bool {
 // resourceFor returns the served resource, or nil.
 func (s *Server) resourceFor(gv schema.GroupVersion, name string) *resource {
 	return s.resources[gv][name]
+}
+
+// broadcasterFor returns the shared watch of a resource's storage.
+// Resources stored together (HPA v1 and v2) still get one each, since
+// their watchers decode to different kinds.
+func (s *Server) broadcasterFor(rs *resource) *broadcaster {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.broadcasters == nil {
+		s.broadcasters = map[*resource]*broadcaster{}
+	}
+	b := s.broadcasters[rs]
+	if b == nil {
+		b = newBroadcaster(s.store, rs)
+		s.broadcasters[rs] = b
+	}
+	return b
 }
 
 // Shutdown ends all watches and waits for them to return, or for ctx.

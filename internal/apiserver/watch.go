@@ -113,7 +113,22 @@ func (h *handler) watch(w http.ResponseWriter, r *http.Request) {
 			initial = nil
 		}
 	}
-	events, werr := h.s.store.Watch(ctx, prefix, start)
+	// Share the resource's etcd watch when the start is recent enough;
+	// otherwise watch etcd directly (which answers 410 when compacted).
+	var (
+		shared <-chan *sharedEvent
+		gone   <-chan struct{}
+		direct <-chan []storage.Event
+		werr   func() error
+	)
+	b := h.s.broadcasterFor(h.rs)
+	sub, ok := b.subscribe(ctx, prefix, start)
+	if ok {
+		defer b.unsubscribe(sub)
+		shared, gone = sub.ch, sub.gone
+	} else {
+		direct, werr = h.s.store.Watch(ctx, prefix, start)
+	}
 
 	ww := &watcher{h: h, w: w, sel: sel, as: f.as, vers: f.vers, incl: q.Get("includeObject")}
 	ww.flush, _ = w.(http.Flusher)
@@ -127,7 +142,7 @@ func (h *handler) watch(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if sel.matches(h.rs, obj) {
-			if !ww.send(watch.Added, obj) {
+			if !ww.send(watch.Added, obj, nil) {
 				return
 			}
 		}
@@ -142,7 +157,26 @@ func (h *handler) watch(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-ctx.Done():
 			return
-		case batch, ok := <-events:
+		case e := <-shared:
+			if !ww.handle(e, bookmarks) {
+				return
+			}
+			// Flush once the backlog is written, not per event.
+			if len(shared) == 0 {
+				ww.doFlush()
+			}
+		case <-gone:
+			// Deliver what was queued before the end.
+			for len(shared) > 0 {
+				if !ww.handle(<-shared, bookmarks) {
+					return
+				}
+			}
+			if sub.err != nil && ctx.Err() == nil {
+				ww.sendError(sub.err)
+			}
+			return
+		case batch, ok := <-direct:
 			if !ok {
 				if err := werr(); err != nil && ctx.Err() == nil {
 					ww.sendError(err)
@@ -150,7 +184,7 @@ func (h *handler) watch(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			for _, ev := range batch {
-				if !ww.handle(ev, bookmarks) {
+				if !ww.handle(&sharedEvent{ev: ev, rev: ev.KV.Rev}, bookmarks) {
 					return
 				}
 			}
@@ -173,55 +207,53 @@ func errInvalidWatch(msg string) error {
 }
 
 // handle turns one storage event into at most one watch event.
-func (ww *watcher) handle(ev storage.Event, bookmarks bool) bool {
+func (ww *watcher) handle(e *sharedEvent, bookmarks bool) bool {
 	rs := ww.h.rs
-	switch ev.Type {
-	case storage.Progress:
+	if e.ev.Type == storage.Progress {
 		if bookmarks {
-			return ww.bookmark(ev.KV.Rev, false)
-		}
-		return true
-	case storage.Delete:
-		if ev.Prev == nil {
-			return true
-		}
-		prev := *ev.Prev
-		prev.Rev = ev.KV.Rev
-		obj, err := rs.decodeStored(prev)
-		if err != nil {
-			return ww.sendError(err)
-		}
-		if ww.sel.matches(rs, obj) {
-			return ww.send(watch.Deleted, obj)
+			return ww.bookmark(e.rev, false)
 		}
 		return true
 	}
-	obj, err := rs.decodeStored(ev.KV)
+	obj, prev, err := e.objects(rs)
 	if err != nil {
 		return ww.sendError(err)
 	}
+	if obj == nil {
+		return true
+	}
 	now := ww.sel.matches(rs, obj)
-	before := false
-	if !ev.Created && ev.Prev != nil {
-		if ww.sel.empty() {
-			before = true
-		} else if prev, err := rs.decodeStored(*ev.Prev); err == nil {
-			before = ww.sel.matches(rs, prev)
+	if e.ev.Type == storage.Delete {
+		if now {
+			return ww.send(watch.Deleted, obj, e)
 		}
+		return true
+	}
+	before := false
+	if prev != nil {
+		before = ww.sel.empty() || ww.sel.matches(rs, prev)
 	}
 	switch {
 	case now && before:
-		return ww.send(watch.Modified, obj)
+		return ww.send(watch.Modified, obj, e)
 	case now:
-		return ww.send(watch.Added, obj)
+		return ww.send(watch.Added, obj, e)
 	case before:
-		return ww.send(watch.Deleted, obj)
+		return ww.send(watch.Deleted, obj, e)
 	}
 	return true
 }
 
-// send writes one event; false means the client is gone.
-func (ww *watcher) send(t watch.EventType, stored runtime.Object) bool {
+// send writes one event; false means the client is gone. A shared event
+// carries its JSON encoding, made once for all watchers.
+func (ww *watcher) send(t watch.EventType, stored runtime.Object, e *sharedEvent) bool {
+	if ww.as == "" && e != nil {
+		data, err := e.servedJSON(ww.h.rs)
+		if err != nil {
+			return ww.sendError(err)
+		}
+		return ww.writeRaw(t, data)
+	}
 	obj, err := ww.h.rs.toServed(stored)
 	if err != nil {
 		return ww.sendError(err)
@@ -241,12 +273,19 @@ func (ww *watcher) write(t watch.EventType, obj runtime.Object) bool {
 	if err != nil {
 		return false
 	}
-	line, err := json.Marshal(watchEvent{Type: t, Object: data})
-	if err != nil {
-		return false
-	}
+	return ww.writeRaw(t, data)
+}
+
+// writeRaw writes {"type":T,"object":DATA} and a newline.
+func (ww *watcher) writeRaw(t watch.EventType, data []byte) bool {
+	buf := make([]byte, 0, len(data)+32)
+	buf = append(buf, `{"type":"`...)
+	buf = append(buf, t...)
+	buf = append(buf, `","object":`...)
+	buf = append(buf, data...)
+	buf = append(buf, "}\n"...)
 	ww.sent++
-	_, err = ww.w.Write(append(line, '\n'))
+	_, err := ww.w.Write(buf)
 	return err == nil
 }
 
