@@ -1,10 +1,12 @@
 package apiserver
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -194,6 +196,17 @@ func (h *handler) list(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		writeStatus(w, r, newStatus(http.StatusNotAcceptable, metav1.StatusReasonNotAcceptable, "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf").s)
 		return
 	}
+	if f.as == "" && f.media == mediaJSON && h.rs.served.StoredAs == nil {
+		sel, err := h.selectors(q)
+		if err != nil {
+			writeStatus(w, r, toStatus(err, h.rs.gr(), ""))
+			return
+		}
+		if sel.fields.Empty() {
+			h.listRaw(ctx, w, r, q, sel)
+			return
+		}
+	}
 	items, meta, err := h.listObjects(ctx, q)
 	if err != nil {
 		writeStatus(w, r, toStatus(err, h.rs.gr(), ""))
@@ -224,21 +237,45 @@ func (h *handler) list(ctx context.Context, w http.ResponseWriter, r *http.Reque
 
 // listObjects reads the selected objects in served form.
 func (h *handler) listObjects(ctx context.Context, q map[string][]string) ([]runtime.Object, metav1.ListMeta, error) {
+	sel, err := h.selectors(q)
+	if err != nil {
+		return nil, metav1.ListMeta{}, err
+	}
+	var items []runtime.Object
+	meta, err := h.scan(ctx, q, sel.empty(), func(kv storage.KV) (bool, error) {
+		obj, err := h.rs.decodeStored(kv)
+		if err != nil {
+			return false, err
+		}
+		if !sel.matches(h.rs, obj) {
+			return false, nil
+		}
+		served, err := h.rs.toServed(obj)
+		if err != nil {
+			return false, err
+		}
+		items = append(items, served)
+		return true, nil
+	})
+	return items, meta, err
+}
+
+// scan walks the stored objects a list request selects, page by page at
+// one revision, calling keep for each until the limit of kept objects is
+// reached. unfiltered tells that keep accepts everything, which lets the
+// limit go straight to etcd and the remaining count be reported.
+func (h *handler) scan(ctx context.Context, q map[string][]string, unfiltered bool, keep func(storage.KV) (bool, error)) (metav1.ListMeta, error) {
 	var meta metav1.ListMeta
 	p, err := parseListParams(q)
 	if err != nil {
-		return nil, meta, err
-	}
-	sel, err := h.selectors(q)
-	if err != nil {
-		return nil, meta, err
+		return meta, err
 	}
 	prefix := h.rs.listPrefix(h.t.namespace)
 	opts := storage.ListOptions{}
 	if p.cont != "" {
 		tok, err := decodeContinue(p.cont, prefix)
 		if err != nil {
-			return nil, meta, err
+			return meta, err
 		}
 		opts.Rev, opts.After = tok.Rev, tok.After
 	} else if p.match == "Exact" {
@@ -246,50 +283,46 @@ func (h *handler) listObjects(ctx context.Context, q map[string][]string) ([]run
 	} else if p.rv > 0 {
 		cur, err := h.s.store.Rev(ctx)
 		if err != nil {
-			return nil, meta, err
+			return meta, err
 		}
 		if p.rv > cur {
-			return nil, meta, fmt.Errorf("resource version %d, current %d: %w", p.rv, cur, storage.ErrFutureRevision)
+			return meta, fmt.Errorf("resource version %d, current %d: %w", p.rv, cur, storage.ErrFutureRevision)
 		}
 	}
-	var items []runtime.Object
+	kept := int64(0)
 	var lastKey string
 	for {
 		want := int64(pageSize)
-		if p.limit > 0 && sel.empty() {
-			want = p.limit - int64(len(items))
+		if p.limit > 0 && unfiltered {
+			want = p.limit - kept
 		}
 		opts.Limit = want
 		res, err := h.s.store.List(ctx, prefix, opts)
 		if err != nil {
-			return nil, meta, err
+			return meta, err
 		}
 		opts.Rev = res.Rev
 		brokeEarly := false
 		for i, kv := range res.KVs {
 			lastKey = kv.Key
-			obj, err := h.rs.decodeStored(kv)
+			ok, err := keep(kv)
 			if err != nil {
-				return nil, meta, err
+				return meta, err
 			}
-			if !sel.matches(h.rs, obj) {
+			if !ok {
 				continue
 			}
-			served, err := h.rs.toServed(obj)
-			if err != nil {
-				return nil, meta, err
-			}
-			items = append(items, served)
-			if p.limit > 0 && int64(len(items)) == p.limit {
+			kept++
+			if p.limit > 0 && kept == p.limit {
 				brokeEarly = i < len(res.KVs)-1
 				break
 			}
 		}
 		meta.ResourceVersion = strconv.FormatInt(res.Rev, 10)
-		full := p.limit > 0 && int64(len(items)) >= p.limit
+		full := p.limit > 0 && kept >= p.limit
 		if full && (res.More || brokeEarly) {
 			meta.Continue = encodeContinue(res.Rev, lastKey)
-			if n := res.Remaining; sel.empty() && n > 0 {
+			if n := res.Remaining; unfiltered && n > 0 {
 				meta.RemainingItemCount = &n
 			}
 			break
@@ -299,7 +332,78 @@ func (h *handler) listObjects(ctx context.Context, q map[string][]string) ([]run
 		}
 		opts.After = lastKey
 	}
-	return items, meta, nil
+	return meta, nil
+}
+
+// listRaw writes a JSON list straight from the stored bytes, splicing in
+// each item's resourceVersion: no decoding or encoding of the objects.
+// Only label selectors are allowed, read from a metadata-only decode.
+func (h *handler) listRaw(ctx context.Context, w http.ResponseWriter, r *http.Request, q map[string][]string, sel selection) {
+	var buf bytes.Buffer
+	buf.Grow(64 << 10)
+	n := 0
+	meta, err := h.scan(ctx, q, sel.empty(), func(kv storage.KV) (bool, error) {
+		if !sel.labels.Empty() {
+			var m struct {
+				Metadata struct {
+					Labels map[string]string `json:"labels"`
+				} `json:"metadata"`
+			}
+			if err := fastJSON.Unmarshal(kv.Value, &m); err != nil {
+				return false, fmt.Errorf("decoding %s: %w", kv.Key, err)
+			}
+			if !sel.labels.Matches(labels.Set(m.Metadata.Labels)) {
+				return false, nil
+			}
+		}
+		if n > 0 {
+			buf.WriteByte(',')
+		}
+		n++
+		writeWithResourceVersion(&buf, kv)
+		return true, nil
+	})
+	if err != nil {
+		writeStatus(w, r, toStatus(err, h.rs.gr(), ""))
+		return
+	}
+	gvk := h.rs.served.GVK
+	metaJSON, _ := json.Marshal(meta)
+	head := fmt.Sprintf(`{"kind":%q,"apiVersion":%q,"metadata":%s,"items":[`, gvk.Kind+"List", gvk.GroupVersion().String(), metaJSON)
+	w.Header().Set("Content-Type", mediaJSON)
+	w.Header().Set("Content-Length", strconv.Itoa(len(head)+buf.Len()+2))
+	w.WriteHeader(http.StatusOK)
+	io.WriteString(w, head)
+	w.Write(buf.Bytes())
+	io.WriteString(w, "]}")
+}
+
+var metadataOpen = []byte(`"metadata":{`)
+
+// writeWithResourceVersion writes a stored object with its
+// resourceVersion added to its metadata.
+func writeWithResourceVersion(buf *bytes.Buffer, kv storage.KV) {
+	i := bytes.Index(kv.Value, metadataOpen)
+	if i < 0 || i+len(metadataOpen) >= len(kv.Value) || kv.Value[i+len(metadataOpen)] == '}' {
+		// Not the layout encodeStored writes; take the slow, sure path.
+		var obj map[string]any
+		if fastJSON.Unmarshal(kv.Value, &obj) == nil {
+			if m, ok := obj["metadata"].(map[string]any); ok {
+				m["resourceVersion"] = strconv.FormatInt(kv.Rev, 10)
+				data, _ := fastJSON.Marshal(obj)
+				buf.Write(data)
+				return
+			}
+		}
+		buf.Write(kv.Value)
+		return
+	}
+	at := i + len(metadataOpen)
+	buf.Write(kv.Value[:at])
+	buf.WriteString(`"resourceVersion":"`)
+	buf.WriteString(strconv.FormatInt(kv.Rev, 10))
+	buf.WriteString(`",`)
+	buf.Write(kv.Value[at:])
 }
 
 // setListItems sets the Items field of a typed list.
