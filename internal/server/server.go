@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -176,6 +177,9 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
+	// Start-up (certificates, OpenAPI documents) leaves garbage behind;
+	// hand it back to the OS so an idle server stays small.
+	debug.FreeOSMemory()
 	log.Info("bosun server ready", "url", serverURL, "kubeconfig", KubeconfigPath(cfg.DataDir))
 	if cfg.Ready != nil {
 		close(cfg.Ready)
