@@ -169,7 +169,10 @@ func (b *broadcaster) run(ctx context.Context, events <-chan []storage.Event, we
 				b.rev = rev
 			}
 			for s := range b.subs {
-				if e.rev <= s.after || !b.wants(s, e) {
+				// A progress notice at the watcher's own start revision
+				// still makes a valid bookmark; in a quiet cluster it is
+				// the only one there will be.
+				if e.rev < s.after || e.rev == s.after && e.ev.Type != storage.Progress || !b.wants(s, e) {
 					continue
 				}
 				select {

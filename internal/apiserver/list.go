@@ -158,7 +158,10 @@ func parseListParams(q map[string][]string) (listParams, error) {
 	default:
 		return p, errBadRequest("resourceVersionMatch: unsupported value %q: supported values are Exact, NotOlderThan", p.match)
 	}
-	if p.match != "" && !p.rvSet {
+	// A watch-list request (sendInitialEvents) may start from the latest
+	// state with resourceVersion unset, as client-go informers do.
+	watching := get("watch") == "true" || get("watch") == "1"
+	if p.match != "" && !p.rvSet && !watching {
 		return p, errBadRequest("resourceVersionMatch is forbidden unless resourceVersion is provided")
 	}
 	if p.match == "Exact" && p.rvZero {
