@@ -5,9 +5,10 @@ source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 ensure_go
 
-# The end-to-end and integration tests drive the real kubectl.
-if ! command -v kubectl >/dev/null 2>&1; then
-	apt_install kubernetes-client || true
+# The integration and end-to-end tests drive the real /usr/bin/kubectl
+# (v1.27 or newer); they skip their kubectl parts when it is missing.
+if [[ ! -x /usr/bin/kubectl ]]; then
+	echo "warning: /usr/bin/kubectl not found; kubectl tests will be skipped" >&2
 fi
 
 start=$(date +%s)
