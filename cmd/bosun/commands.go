@@ -43,6 +43,9 @@ func newServerCommand(stderr io.Writer) *cobra.Command {
 			if etcd != "" {
 				cfg.EtcdEndpoints = strings.Split(etcd, ",")
 			}
+			if err := server.Validate(&cfg); err != nil {
+				return err
+			}
 			if !cfg.DisableAgent {
 				cfg.Logger.Warn("the node agent is not part of this build yet; running the control plane only (as with --disable-agent)")
 			}

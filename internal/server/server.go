@@ -82,7 +82,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if log == nil {
 		log = slog.Default()
 	}
-	if err := validate(&cfg); err != nil {
+	if err := Validate(&cfg); err != nil {
 		return err
 	}
 	_, serviceNet, _ := net.ParseCIDR(cfg.ServiceCIDR)
@@ -204,7 +204,8 @@ func Run(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-func validate(cfg *Config) error {
+// Validate checks the configuration and fills in defaults for zero values.
+func Validate(cfg *Config) error {
 	if cfg.Port < 0 || cfg.Port > 65535 {
 		return fmt.Errorf("--https-listen-port %d: must be between 0 and 65535", cfg.Port)
 	}
