@@ -23,8 +23,11 @@ import (
 const requestTimeout = 60 * time.Second
 
 // maxUpdateRetries bounds the read-modify-write loop of unconditional
-// updates and patches under contention.
-const maxUpdateRetries = 64
+// updates and patches under contention. With n writers on one object an
+// attempt wins about one time in n, so the bound must be far above n:
+// 64 left 16 concurrent patchers with 409s. Kubernetes retries until the
+// request times out; requestTimeout still bounds the loop here.
+const maxUpdateRetries = 2048
 
 // handler serves one request on one resource.
 type handler struct {
