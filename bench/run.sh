@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Builds bin/bosun and the API server benchmark, then runs it. Arguments go
+# to the benchmark, e.g.:
+#   bench/run.sh -scenarios coldstart,watch
+#   bench/run.sh -creates 2000 -list-pods 1000      # a quick smoke run
+# Each scenario starts its own `bosun server` process; the table at the end
+# lists every figure next to its target.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../hack/lib.sh"
+ensure_go
+cd "$REPO_ROOT"
+
+commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]]; then
+	commit="$commit (tree modified)"
+fi
+echo "date:    $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "commit:  $commit"
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(go env GOVERSION)"
+echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min)"
+echo
+
+build_bosun
+go build -o bin/bench-apiserver ./bench/apiserver
+bin/bench-apiserver -bin bin/bosun "$@"
+echo
+echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
