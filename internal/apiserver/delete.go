@@ -89,6 +89,9 @@ func (s *Server) deleteObject(ctx context.Context, rs *resource, ns, name string
 		if err != nil {
 			return nil, 0, err
 		}
+		if _, ok := cur.(*corev1.Namespace); ok && immortalNamespaces[name] {
+			return nil, 0, errForbidden(rs.gr(), name, "this namespace may not be deleted")
+		}
 		m := accessor(cur)
 		if p := opts.Preconditions; p != nil {
 			if p.UID != nil && *p.UID != m.GetUID() {
@@ -197,6 +200,11 @@ func (s *Server) deleteObject(ctx context.Context, rs *resource, ns, name string
 		return served, http.StatusOK, err
 	}
 }
+
+// immortalNamespaces hold the cluster's own objects (the kubernetes
+// Service among them); like Kubernetes' NamespaceLifecycle admission, the
+// server refuses to delete them.
+var immortalNamespaces = map[string]bool{metav1.NamespaceDefault: true, metav1.NamespaceSystem: true, metav1.NamespacePublic: true}
 
 func podFinished(p *corev1.Pod) bool {
 	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
