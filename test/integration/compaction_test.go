@@ -30,6 +30,7 @@ import (
 // TestCompaction runs a server that compacts etcd every second, to the
 // revision it saw one interval earlier.
 func TestCompaction(t *testing.T) {
+	t.Parallel() // it mostly waits for compactions
 	s := testserver.Start(t, testserver.Options{CompactionInterval: time.Second})
 
 	t.Run("expired", func(t *testing.T) {

@@ -20,6 +20,7 @@ func newConfigMap(name string, labels map[string]string) *corev1.ConfigMap {
 }
 
 func TestWatch(t *testing.T) {
+	t.Parallel() // it mostly waits for a bookmark
 	s := testserver.Start(t, testserver.Options{})
 	newWatch := func(t *testing.T, c typedcorev1.ConfigMapInterface, opts metav1.ListOptions) watch.Interface {
 		t.Helper()
