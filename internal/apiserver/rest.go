@@ -266,6 +266,14 @@ func (s *Server) createObject(ctx context.Context, rs *resource, ns string, obj 
 			return nil, err
 		}
 		if dry {
+			// Nothing is written, but the answer must be the real create's.
+			_, err := s.store.Get(ctx, rs.key(sm.GetNamespace(), sm.GetName()))
+			if err == nil {
+				return nil, errAlreadyExists(rs.gr(), sm.GetName())
+			}
+			if !errors.Is(err, storage.ErrNotFound) {
+				return nil, err
+			}
 			return rs.toServed(stored)
 		}
 		data, err := rs.encodeStored(stored)
