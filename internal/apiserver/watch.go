@@ -239,7 +239,12 @@ func (ww *watcher) handle(e *sharedEvent, bookmarks bool) bool {
 	case now:
 		return ww.send(watch.Added, obj, e)
 	case before:
-		return ww.send(watch.Deleted, obj, e)
+		// Leaving the selector reads as the deletion of what the watcher
+		// last saw, at the event's revision, as Kubernetes sends it: the
+		// object in a DELETED event still matches the selector.
+		gone := prev.DeepCopyObject()
+		accessor(gone).SetResourceVersion(strconv.FormatInt(e.rev, 10))
+		return ww.send(watch.Deleted, gone, nil)
 	}
 	return true
 }

@@ -124,8 +124,14 @@ func TestWatch(t *testing.T) {
 		patch("out", `{"data":{"v":"1"}}`)                 // not selected: no event
 		patch("in", `{"metadata":{"labels":{"app":"x"}}}`) // leaves the selector
 		ev := expectEvent(t, w, watch.Deleted, "in")
-		if ev.Object.(*corev1.ConfigMap).Labels["app"] != "x" {
-			t.Errorf("DELETED on leaving the selector carries labels %v, want the new object", ev.Object.(*corev1.ConfigMap).Labels)
+		// As in Kubernetes: the last state that matched, at the revision
+		// of the change.
+		left, err := c.Get(ctx, "in", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ev.Object.(*corev1.ConfigMap); got.Labels["app"] != "w" || got.ResourceVersion != left.ResourceVersion {
+			t.Errorf("DELETED on leaving the selector: labels %v rv %s, want app=w at rv %s", got.Labels, got.ResourceVersion, left.ResourceVersion)
 		}
 		patch("out", `{"metadata":{"labels":{"app":"w"}}}`) // enters the selector
 		expectEvent(t, w, watch.Added, "out")
