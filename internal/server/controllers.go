@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 
@@ -10,18 +9,19 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/bosun-sh/bosun/internal/controller"
 	"github.com/bosun-sh/bosun/internal/controller/namespace"
 	"github.com/bosun-sh/bosun/internal/pki"
 )
 
 // startControllers runs the built-in control loops as API clients of
-// this server.
+// this server, while it holds the controller-manager lease.
 func startControllers(ctx context.Context, wg *sync.WaitGroup, serverURL string, b *pki.Bundle, log *slog.Logger) error {
 	cfg := &rest.Config{
 		Host:            serverURL,
 		TLSClientConfig: rest.TLSClientConfig{CAData: b.CAPEM, CertData: b.AdminCertPEM, KeyData: b.AdminKeyPEM},
-		QPS:             200,
-		Burst:           400,
+		QPS:             500,
+		Burst:           1000,
 		UserAgent:       "bosun-controller-manager",
 	}
 	client, err := kubernetes.NewForConfig(cfg)
@@ -32,15 +32,17 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, serverURL string,
 	if err != nil {
 		return err
 	}
-	run := func(name string, f func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				log.Error("controller stopped", "controller", name, "err", err)
-			}
-		}()
-	}
-	run("namespace", namespace.New(client, dyn, log.With("controller", "namespace")).Run)
+	log = log.With("component", "controller-manager")
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = controller.RunElected(ctx, client, controller.LeaderOptions{Lease: "bosun-controller-manager"}, log, func(ctx context.Context) {
+			c := controller.NewContext(client, dyn, log)
+			defer c.Shutdown()
+			controller.RunLoops(ctx, c, []controller.Loop{
+				{Name: "namespace", Run: namespace.New(client, dyn, log.With("controller", "namespace")).Run},
+			})
+		})
+	}()
 	return nil
 }
