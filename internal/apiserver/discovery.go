@@ -72,11 +72,13 @@ func (s *Server) resourceList(gv schema.GroupVersion) *metav1.APIResourceList {
 			StorageVersionHash: storageVersionHash(rs),
 		})
 		for _, sub := range s.subresources(rs) {
-			l.APIResources = append(l.APIResources, metav1.APIResource{
-				Name: k.Resource + "/" + sub.Subresource, Namespaced: k.Namespaced,
-				Group: sub.ResponseKind.Group, Version: sub.ResponseKind.Version, Kind: sub.ResponseKind.Kind,
-				Verbs: sub.Verbs,
-			})
+			r := metav1.APIResource{Name: k.Resource + "/" + sub.Subresource, Namespaced: k.Namespaced, Kind: sub.ResponseKind.Kind, Verbs: sub.Verbs}
+			// Group and version are given only when they differ from the
+			// resource's own, as Kubernetes does (scale, eviction).
+			if sub.ResponseKind.Group != gv.Group || sub.ResponseKind.Version != gv.Version {
+				r.Group, r.Version = sub.ResponseKind.Group, sub.ResponseKind.Version
+			}
+			l.APIResources = append(l.APIResources, r)
 		}
 	}
 	return l
