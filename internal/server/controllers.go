@@ -11,6 +11,7 @@ import (
 
 	"github.com/bosun-sh/bosun/internal/controller"
 	"github.com/bosun-sh/bosun/internal/controller/namespace"
+	"github.com/bosun-sh/bosun/internal/controller/replicaset"
 	"github.com/bosun-sh/bosun/internal/pki"
 )
 
@@ -41,6 +42,7 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, serverURL string,
 			defer c.Shutdown()
 			controller.RunLoops(ctx, c, []controller.Loop{
 				{Name: "namespace", Run: namespace.New(client, dyn, log.With("controller", "namespace")).Run},
+				{Name: "replicaset", Run: replicaset.New(c).Run},
 			})
 		})
 	}()

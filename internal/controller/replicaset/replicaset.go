@@ -1,0 +1,497 @@
+// Package replicaset keeps the pods of each ReplicaSet at its replica
+// count: it adopts matching orphan pods, releases owned pods that no longer
+// match, creates pods from the template in slow-start batches, deletes the
+// cheapest extras first, and reports replica counts in the status.
+package replicaset
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
+
+	"github.com/bosun-sh/bosun/internal/controller"
+)
+
+// burstReplicas caps the creates or deletes done in one reconcile.
+const burstReplicas = 500
+
+const workers = 4
+
+var controllerKind = appsv1.SchemeGroupVersion.WithKind("ReplicaSet")
+
+// Controller reconciles ReplicaSets.
+type Controller struct {
+	ctx      *controller.Context
+	client   kubernetes.Interface
+	recorder record.EventRecorder
+	clock    clock.Clock
+	log      *slog.Logger
+
+	rsLister  appslisters.ReplicaSetLister
+	podLister corelisters.PodLister
+	synced    []cache.InformerSynced
+	queue     workqueue.TypedRateLimitingInterface[string]
+	exp       *expectations
+}
+
+// New returns a ReplicaSet controller sharing c's informers.
+func New(c *controller.Context) *Controller {
+	log := c.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Controller{
+		ctx:      c,
+		client:   c.Client,
+		recorder: c.Recorder("replicaset-controller"),
+		clock:    c.Clock,
+		log:      log.With("controller", "replicaset"),
+		exp:      newExpectations(c.Clock),
+	}
+}
+
+// Run reconciles ReplicaSets until ctx ends.
+func (c *Controller) Run(ctx context.Context) error {
+	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[string](50*time.Millisecond, 30*time.Second),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: "replicaset"})
+	defer c.queue.ShutDown()
+
+	rsInf := c.ctx.Informers.Apps().V1().ReplicaSets()
+	podInf := c.ctx.Informers.Core().V1().Pods()
+	c.rsLister, c.podLister = rsInf.Lister(), podInf.Lister()
+	rsReg, err := rsInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.enqueue,
+		UpdateFunc: func(_, obj any) { c.enqueue(obj) },
+		DeleteFunc: c.enqueue,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = rsInf.Informer().RemoveEventHandler(rsReg) }()
+	podReg, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.addPod,
+		UpdateFunc: c.updatePod,
+		DeleteFunc: c.deletePod,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = podInf.Informer().RemoveEventHandler(podReg) }()
+
+	c.ctx.Informers.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), rsReg.HasSynced, podReg.HasSynced) {
+		return ctx.Err()
+	}
+	go func() {
+		<-ctx.Done()
+		c.queue.ShutDown()
+	}()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c.processNext(ctx) {
+			}
+		}()
+	}
+	wg.Wait()
+	return ctx.Err()
+}
+
+func (c *Controller) processNext(ctx context.Context) bool {
+	key, quit := c.queue.Get()
+	if quit {
+		return false
+	}
+	defer c.queue.Done(key)
+	if err := c.reconcile(ctx, key); err != nil {
+		if ctx.Err() == nil && !apierrors.IsConflict(err) {
+			c.log.Warn("reconcile", "replicaset", key, "err", err)
+		}
+		c.queue.AddRateLimited(key)
+		return true
+	}
+	c.queue.Forget(key)
+	return true
+}
+
+func (c *Controller) enqueue(obj any) {
+	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+	if err == nil {
+		c.queue.Add(key)
+	}
+}
+
+// ownerKey returns the key of the ReplicaSet controlling pod, if it is
+// one this controller knows.
+func (c *Controller) ownerKey(pod *corev1.Pod) (string, bool) {
+	ref := metav1.GetControllerOf(pod)
+	if ref == nil || ref.Kind != controllerKind.Kind || ref.APIVersion != controllerKind.GroupVersion().String() {
+		return "", false
+	}
+	rs, err := c.rsLister.ReplicaSets(pod.Namespace).Get(ref.Name)
+	if err != nil || rs.UID != ref.UID {
+		return "", false
+	}
+	return pod.Namespace + "/" + rs.Name, true
+}
+
+// enqueueMatching enqueues every ReplicaSet whose selector matches an
+// orphan pod, so one of them adopts it.
+func (c *Controller) enqueueMatching(pod *corev1.Pod) {
+	if metav1.GetControllerOf(pod) != nil {
+		return
+	}
+	all, err := c.rsLister.ReplicaSets(pod.Namespace).List(labels.Everything())
+	if err != nil {
+		return
+	}
+	for _, rs := range all {
+		sel, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector)
+		if err != nil || sel.Empty() {
+			continue
+		}
+		if sel.Matches(labels.Set(pod.Labels)) {
+			c.queue.Add(pod.Namespace + "/" + rs.Name)
+		}
+	}
+}
+
+func (c *Controller) addPod(obj any) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return
+	}
+	if key, ok := c.ownerKey(pod); ok {
+		if pod.DeletionTimestamp != nil {
+			c.exp.deleted(key, pod.UID)
+		} else {
+			c.exp.created(key)
+		}
+		c.queue.Add(key)
+		return
+	}
+	c.enqueueMatching(pod)
+}
+
+func (c *Controller) updatePod(oldObj, newObj any) {
+	old, ok1 := oldObj.(*corev1.Pod)
+	pod, ok2 := newObj.(*corev1.Pod)
+	if !ok1 || !ok2 || old.ResourceVersion == pod.ResourceVersion {
+		return
+	}
+	if key, ok := c.ownerKey(old); ok {
+		c.queue.Add(key)
+	}
+	if key, ok := c.ownerKey(pod); ok {
+		if pod.DeletionTimestamp != nil && old.DeletionTimestamp == nil {
+			c.exp.deleted(key, pod.UID)
+		}
+		c.queue.Add(key)
+	}
+	if !labels.Equals(old.Labels, pod.Labels) || metav1.GetControllerOf(pod) == nil {
+		c.enqueueMatching(pod)
+	}
+}
+
+func (c *Controller) deletePod(obj any) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		t, ok := obj.(cache.DeletedFinalStateUnknown)
+		if !ok {
+			return
+		}
+		if pod, ok = t.Obj.(*corev1.Pod); !ok {
+			return
+		}
+	}
+	ref := metav1.GetControllerOf(pod)
+	if ref == nil || ref.Kind != controllerKind.Kind {
+		return
+	}
+	key := pod.Namespace + "/" + ref.Name
+	c.exp.deleted(key, pod.UID)
+	c.queue.Add(key)
+}
+
+// reconcile brings one ReplicaSet's pods and status to its spec.
+func (c *Controller) reconcile(ctx context.Context, key string) error {
+	ns, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return nil
+	}
+	rs, err := c.rsLister.ReplicaSets(ns).Get(name)
+	if apierrors.IsNotFound(err) {
+		c.exp.forget(key)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	sel, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector)
+	if err != nil || sel.Empty() {
+		return nil // invalid selectors are refused by validation
+	}
+	all, err := c.podLister.Pods(ns).List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	pods, err := c.claim(ctx, rs, sel, all)
+	if err != nil {
+		return err
+	}
+	var manageErr error
+	if rs.DeletionTimestamp == nil && c.exp.satisfied(key) {
+		manageErr = c.manage(ctx, key, rs, pods)
+	}
+	status := computeStatus(rs, pods, c.clock.Now())
+	if manageErr == nil && rs.Status.ObservedGeneration < rs.Generation {
+		status.ObservedGeneration = rs.Generation
+	}
+	if err := c.writeStatus(ctx, rs, status); err != nil {
+		return errors.Join(manageErr, err)
+	}
+	if manageErr != nil {
+		return manageErr
+	}
+	if mr := rs.Spec.MinReadySeconds; mr > 0 && status.ReadyReplicas > status.AvailableReplicas {
+		c.queue.AddAfter(key, time.Duration(mr)*time.Second)
+	}
+	return nil
+}
+
+// claim returns the active pods rs controls after adopting matching
+// orphans and releasing owned pods that no longer match.
+func (c *Controller) claim(ctx context.Context, rs *appsv1.ReplicaSet, sel labels.Selector, all []*corev1.Pod) ([]*corev1.Pod, error) {
+	var owned []*corev1.Pod
+	var errs []error
+	fresh := false
+	for _, pod := range all {
+		ref := metav1.GetControllerOf(pod)
+		matches := sel.Matches(labels.Set(pod.Labels))
+		switch {
+		case ref != nil && ref.UID == rs.UID:
+			if matches {
+				if podActive(pod) {
+					owned = append(owned, pod)
+				}
+				continue
+			}
+			if pod.DeletionTimestamp != nil {
+				continue
+			}
+			if err := c.release(ctx, rs, pod); err != nil {
+				errs = append(errs, err)
+			}
+		case ref == nil && matches && podActive(pod) && rs.DeletionTimestamp == nil:
+			// Check once against the server that rs is still what the
+			// cache says before taking pods for it.
+			if !fresh {
+				live, err := c.client.AppsV1().ReplicaSets(rs.Namespace).Get(ctx, rs.Name, metav1.GetOptions{})
+				if err != nil {
+					return nil, err
+				}
+				if live.UID != rs.UID || live.DeletionTimestamp != nil {
+					return owned, nil
+				}
+				fresh = true
+			}
+			adopted, err := c.adopt(ctx, rs, pod)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			owned = append(owned, adopted)
+		}
+	}
+	return owned, errors.Join(errs...)
+}
+
+func (c *Controller) adopt(ctx context.Context, rs *appsv1.ReplicaSet, pod *corev1.Pod) (*corev1.Pod, error) {
+	p := pod.DeepCopy()
+	p.OwnerReferences = append(p.OwnerReferences, *metav1.NewControllerRef(rs, controllerKind))
+	out, err := c.client.CoreV1().Pods(p.Namespace).Update(ctx, p, metav1.UpdateOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("adopting pod %s: %w", pod.Name, err)
+	}
+	return out, nil
+}
+
+func (c *Controller) release(ctx context.Context, rs *appsv1.ReplicaSet, pod *corev1.Pod) error {
+	p := pod.DeepCopy()
+	var keep []metav1.OwnerReference
+	for _, r := range p.OwnerReferences {
+		if r.UID != rs.UID {
+			keep = append(keep, r)
+		}
+	}
+	p.OwnerReferences = keep
+	_, err := c.client.CoreV1().Pods(p.Namespace).Update(ctx, p, metav1.UpdateOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("releasing pod %s: %w", pod.Name, err)
+	}
+	return nil
+}
+
+// manage creates or deletes pods so that rs has spec.replicas of them.
+func (c *Controller) manage(ctx context.Context, key string, rs *appsv1.ReplicaSet, pods []*corev1.Pod) error {
+	want := 1
+	if rs.Spec.Replicas != nil {
+		want = int(*rs.Spec.Replicas)
+	}
+	diff := len(pods) - want
+	switch {
+	case diff < 0:
+		n := min(-diff, burstReplicas)
+		c.exp.expectCreates(key, n)
+		left := n
+		for _, size := range slowStartBatches(n) {
+			errs := make([]error, size)
+			var wg sync.WaitGroup
+			for i := range size {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					errs[i] = c.createPod(ctx, rs)
+					if errs[i] != nil {
+						c.exp.created(key)
+					}
+				}()
+			}
+			wg.Wait()
+			left -= size
+			if err := errors.Join(errs...); err != nil {
+				for range left {
+					c.exp.created(key)
+				}
+				return err
+			}
+		}
+	case diff > 0:
+		victims := podsToDelete(pods, min(diff, burstReplicas))
+		uids := make([]types.UID, len(victims))
+		for i, p := range victims {
+			uids[i] = p.UID
+		}
+		c.exp.expectDeletes(key, uids)
+		errs := make([]error, len(victims))
+		var wg sync.WaitGroup
+		for i, p := range victims {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				uid := p.UID
+				err := c.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+				if err != nil {
+					c.exp.deleted(key, uid)
+					if !apierrors.IsNotFound(err) {
+						errs[i] = fmt.Errorf("deleting pod %s: %w", p.Name, err)
+						c.recorder.Eventf(rs, corev1.EventTypeWarning, "FailedDelete", "Error deleting: %v", err)
+					}
+					return
+				}
+				c.recorder.Eventf(rs, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %s", p.Name)
+			}()
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	}
+	return nil
+}
+
+func (c *Controller) createPod(ctx context.Context, rs *appsv1.ReplicaSet) error {
+	t := rs.Spec.Template
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName:    rs.Name + "-",
+			Namespace:       rs.Namespace,
+			Labels:          copyMap(t.Labels),
+			Annotations:     copyMap(t.Annotations),
+			Finalizers:      append([]string(nil), t.Finalizers...),
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(rs, controllerKind)},
+		},
+		Spec: *t.Spec.DeepCopy(),
+	}
+	out, err := c.client.CoreV1().Pods(rs.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+	if err != nil {
+		if !apierrors.IsAlreadyExists(err) && ctx.Err() == nil {
+			c.recorder.Eventf(rs, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
+		}
+		return fmt.Errorf("creating pod for %s/%s: %w", rs.Namespace, rs.Name, err)
+	}
+	c.recorder.Eventf(rs, corev1.EventTypeNormal, "SuccessfulCreate", "Created pod: %s", out.Name)
+	return nil
+}
+
+func copyMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// computeStatus counts rs's active pods. ObservedGeneration is carried
+// over; the caller advances it.
+func computeStatus(rs *appsv1.ReplicaSet, pods []*corev1.Pod, now time.Time) appsv1.ReplicaSetStatus {
+	s := appsv1.ReplicaSetStatus{
+		ObservedGeneration: rs.Status.ObservedGeneration,
+		Conditions:         rs.Status.Conditions,
+		Replicas:           int32(len(pods)),
+	}
+	tmpl := labels.SelectorFromSet(rs.Spec.Template.Labels)
+	minReady := time.Duration(rs.Spec.MinReadySeconds) * time.Second
+	for _, p := range pods {
+		if tmpl.Matches(labels.Set(p.Labels)) {
+			s.FullyLabeledReplicas++
+		}
+		if podReady(p) {
+			s.ReadyReplicas++
+			if podAvailable(p, minReady, now) {
+				s.AvailableReplicas++
+			}
+		}
+	}
+	return s
+}
+
+func (c *Controller) writeStatus(ctx context.Context, rs *appsv1.ReplicaSet, s appsv1.ReplicaSetStatus) error {
+	if statusEqual(rs.Status, s) {
+		return nil
+	}
+	next := rs.DeepCopy()
+	next.Status = s
+	_, err := c.client.AppsV1().ReplicaSets(rs.Namespace).UpdateStatus(ctx, next, metav1.UpdateOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+func statusEqual(a, b appsv1.ReplicaSetStatus) bool {
+	return a.Replicas == b.Replicas && a.FullyLabeledReplicas == b.FullyLabeledReplicas &&
+		a.ReadyReplicas == b.ReadyReplicas && a.AvailableReplicas == b.AvailableReplicas &&
+		a.ObservedGeneration == b.ObservedGeneration
+}

@@ -1,0 +1,111 @@
+package integration
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+)
+
+// podTemplate is a one-container template labelled app=name.
+func podTemplate(name, image string) corev1.PodTemplateSpec {
+	return corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": name}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: image}}},
+	}
+}
+
+func newReplicaSet(name string, replicas int32) *appsv1.ReplicaSet {
+	return &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: appsv1.ReplicaSetSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
+			Template: podTemplate(name, "busybox:1"),
+		},
+	}
+}
+
+// activePods lists the pods of ns matching sel that are not being deleted.
+func activePods(ctx context.Context, c kubernetes.Interface, ns string, sel map[string]string) ([]corev1.Pod, error) {
+	list, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(sel).String()})
+	if err != nil {
+		return nil, err
+	}
+	var out []corev1.Pod
+	for _, p := range list.Items {
+		if p.DeletionTimestamp == nil {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// markReady plays the kubelet: it reports pod Running and Ready.
+func markReady(ctx context.Context, c kubernetes.Interface, p *corev1.Pod) error {
+	for {
+		cur, err := c.CoreV1().Pods(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		now := metav1.NewTime(time.Now())
+		cur.Status.Phase = corev1.PodRunning
+		cur.Status.Conditions = []corev1.PodCondition{
+			{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
+			{Type: corev1.ContainersReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
+		}
+		_, err = c.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+		if apierrors.IsConflict(err) {
+			continue
+		}
+		return err
+	}
+}
+
+// markAllReady marks every active pod matching sel ready, returning how
+// many it marked.
+func markAllReady(t *testing.T, ctx context.Context, c kubernetes.Interface, ns string, sel map[string]string) int {
+	t.Helper()
+	pods, err := activePods(ctx, c, ns, sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for i := range pods {
+		if isReady(&pods[i]) {
+			continue
+		}
+		if err := markReady(ctx, c, &pods[i]); err != nil && !apierrors.IsNotFound(err) {
+			t.Fatal(err)
+		}
+		n++
+	}
+	return n
+}
+
+func isReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// waitPods waits until exactly n active pods match sel.
+func waitPods(t *testing.T, ctx context.Context, c kubernetes.Interface, ns string, sel map[string]string, n int) []corev1.Pod {
+	t.Helper()
+	var pods []corev1.Pod
+	pollUntil(t, 30*time.Second, "pod count", func() (bool, error) {
+		var err error
+		pods, err = activePods(ctx, c, ns, sel)
+		return len(pods) == n, err
+	})
+	return pods
+}
