@@ -145,13 +145,8 @@ func (s *Server) prepareUpdate(rs *resource, obj, cur runtime.Object, sub string
 	if k.Generation && sub == "" && !specEqual(obj, cur) {
 		m.SetGeneration(cm.GetGeneration() + 1)
 	}
-	if cm.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) > len(cm.GetFinalizers()) {
-		for _, f := range m.GetFinalizers() {
-			if !contains(cm.GetFinalizers(), f) {
-				return nil, errForbidden(rs.gr(), m.GetName(), fmt.Sprintf("no new finalizers can be added if the object is being deleted, found new finalizers []string{%q}", f))
-			}
-		}
-	}
+	// Metadata validation refuses new finalizers on an object being
+	// deleted, with 422 as in Kubernetes.
 	return obj, nil
 }
 

@@ -790,8 +790,8 @@ func TestFinalizersAndDeleteOptions(t *testing.T) {
 		// No new finalizers once deleting.
 		add := obj.DeepCopy()
 		add.Finalizers = append(add.Finalizers, "example.com/c")
-		if _, err := c.Update(ctx, add, metav1.UpdateOptions{}); !apierrors.IsForbidden(err) && !apierrors.IsInvalid(err) {
-			t.Errorf("adding a finalizer while deleting: %v, want 403 or 422", err)
+		if _, err := c.Update(ctx, add, metav1.UpdateOptions{}); !apierrors.IsInvalid(err) {
+			t.Errorf("adding a finalizer while deleting: %v, want 422", err)
 		}
 		obj.Finalizers = obj.Finalizers[1:]
 		obj, err := c.Update(ctx, obj, metav1.UpdateOptions{})
