@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -8,9 +10,13 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/bosun-sh/bosun/internal/apiserver"
 	"github.com/bosun-sh/bosun/internal/server"
+	"github.com/bosun-sh/bosun/internal/simnode"
 )
 
 func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -22,7 +28,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServerCommand(stderr), newVersionCommand(stdout))
+	root.AddCommand(newServerCommand(stderr), newSimNodesCommand(stderr), newVersionCommand(stdout))
 	return root
 }
 
@@ -73,6 +79,59 @@ func newServerCommand(stderr io.Writer) *cobra.Command {
 	return cmd
 }
 
+func newSimNodesCommand(stderr io.Writer) *cobra.Command {
+	cfg := simnode.Defaults()
+	var kubeconfig, cpu, memory string
+	cmd := &cobra.Command{
+		Use:   "sim-nodes",
+		Short: "Register simulated nodes that run pods without containers (for scale tests)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if cfg.CPU, err = resource.ParseQuantity(cpu); err != nil {
+				return fmt.Errorf("--cpu %q: %w", cpu, err)
+			}
+			if cfg.Memory, err = resource.ParseQuantity(memory); err != nil {
+				return fmt.Errorf("--memory %q: %w", memory, err)
+			}
+			rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+			if err != nil {
+				return fmt.Errorf("--kubeconfig %q: %w", kubeconfig, err)
+			}
+			// Every node writes a lease each heartbeat: thousands of
+			// nodes need far more than client-go's default 5 QPS.
+			rc.QPS, rc.Burst = 5000, 10000
+			rc.UserAgent = "bosun-sim-nodes"
+			client, err := kubernetes.NewForConfig(rc)
+			if err != nil {
+				return err
+			}
+			cfg.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			sim, err := simnode.New(client, cfg)
+			if err != nil {
+				return err
+			}
+			cfg.Log.Info("running simulated nodes", "count", cfg.Count, "prefix", cfg.NamePrefix)
+			err = sim.Run(cmd.Context())
+			if errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the cluster to join")
+	f.IntVar(&cfg.Count, "count", cfg.Count, "number of nodes")
+	f.StringVar(&cpu, "cpu", cfg.CPU.String(), "CPU capacity of each node")
+	f.StringVar(&memory, "memory", cfg.Memory.String(), "memory capacity of each node")
+	f.IntVar(&cfg.Pods, "pods", cfg.Pods, "pod capacity of each node")
+	f.StringVar(&cfg.NamePrefix, "name-prefix", cfg.NamePrefix, "node names are this prefix and an index")
+	f.DurationVar(&cfg.Heartbeat, "heartbeat", cfg.Heartbeat, "how often each node renews its lease")
+	_ = cmd.MarkFlagRequired("kubeconfig")
+	_ = cmd.MarkFlagRequired("count")
+	return cmd
+}
+
 func newVersionCommand(stdout io.Writer) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
@@ -87,4 +146,3 @@ func newVersionCommand(stdout io.Writer) *cobra.Command {
 
 // buildVersion is set at link time (-X main.buildVersion=...).
 var buildVersion = "dev"
-
