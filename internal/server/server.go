@@ -176,6 +176,9 @@ func Run(ctx context.Context, cfg Config) error {
 		if err := startControllers(loops, &wg, serverURL, bundle, log); err != nil {
 			return err
 		}
+		if err := startScheduler(loops, &wg, serverURL, bundle, log); err != nil {
+			return err
+		}
 	}
 	// Start-up (certificates, OpenAPI documents) leaves garbage behind;
 	// hand it back to the OS so an idle server stays small.

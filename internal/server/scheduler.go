@@ -1,0 +1,44 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/bosun-sh/bosun/internal/controller"
+	"github.com/bosun-sh/bosun/internal/pki"
+	"github.com/bosun-sh/bosun/internal/scheduler"
+)
+
+// startScheduler runs the scheduler as an API client of this server,
+// while it holds the bosun-scheduler lease (its own, so that it can
+// fail over independently of the controllers).
+func startScheduler(ctx context.Context, wg *sync.WaitGroup, serverURL string, b *pki.Bundle, log *slog.Logger) error {
+	cfg := &rest.Config{
+		Host:            serverURL,
+		TLSClientConfig: rest.TLSClientConfig{CAData: b.CAPEM, CertData: b.AdminCertPEM, KeyData: b.AdminKeyPEM},
+		QPS:             5000,
+		Burst:           10000,
+		UserAgent:       "bosun-scheduler",
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	log = log.With("component", scheduler.Name)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = controller.RunElected(ctx, client, controller.LeaderOptions{Lease: "bosun-scheduler"}, log, func(ctx context.Context) {
+			c := controller.NewContext(client, nil, log)
+			defer c.Shutdown()
+			controller.RunLoops(ctx, c, []controller.Loop{
+				{Name: "scheduler", Run: scheduler.New(client, c.Recorder(scheduler.Name), c.Clock, log).Run},
+			})
+		})
+	}()
+	return nil
+}
