@@ -58,10 +58,10 @@ func (h activeHeap) Less(i, j int) bool {
 	}
 	return h[i].enqueued.Before(h[j].enqueued)
 }
-func (h activeHeap) Swap(i, j int)  { h[i], h[j] = h[j], h[i]; h[i].index = i; h[j].index = j }
-func (h *activeHeap) Push(x any)    { e := x.(*queuedPod); e.index = len(*h); *h = append(*h, e) }
-func (h *activeHeap) Pop() any      { return popLast((*[]*queuedPod)(h)) }
-func (h backoffHeap) Len() int      { return len(h) }
+func (h activeHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i]; h[i].index = i; h[j].index = j }
+func (h *activeHeap) Push(x any)   { e := x.(*queuedPod); e.index = len(*h); *h = append(*h, e) }
+func (h *activeHeap) Pop() any     { return popLast((*[]*queuedPod)(h)) }
+func (h backoffHeap) Len() int     { return len(h) }
 func (h backoffHeap) Less(i, j int) bool {
 	return h[i].backoff.Before(h[j].backoff)
 }

@@ -75,7 +75,6 @@ func preferNoScheduleTaints(pi *podInfo, n *corev1.Node) int64 {
 	return s
 }
 
-
 // candidate is a feasible node with its raw scores.
 type candidate struct {
 	ni       *nodeInfo
