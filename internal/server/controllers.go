@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/bosun-sh/bosun/internal/controller"
+	"github.com/bosun-sh/bosun/internal/controller/garbagecollector"
 	"github.com/bosun-sh/bosun/internal/controller/namespace"
 	"github.com/bosun-sh/bosun/internal/controller/replicaset"
 	"github.com/bosun-sh/bosun/internal/pki"
@@ -43,6 +44,7 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, serverURL string,
 			controller.RunLoops(ctx, c, []controller.Loop{
 				{Name: "namespace", Run: namespace.New(client, dyn, log.With("controller", "namespace")).Run},
 				{Name: "replicaset", Run: replicaset.New(c).Run},
+				{Name: "garbagecollector", Run: garbagecollector.New(c).Run},
 			})
 		})
 	}()
