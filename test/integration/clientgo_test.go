@@ -858,7 +858,6 @@ func TestFinalizersAndDeleteOptions(t *testing.T) {
 		if err := c.Delete(ctx, "pre", metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &obj.ResourceVersion}}); !apierrors.IsConflict(err) {
 			t.Errorf("delete with a stale resourceVersion: %v, want 409", err)
 		}
-		get("pre")
 		cur := get("pre")
 		if err := c.Delete(ctx, "pre", metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &obj.UID, ResourceVersion: &cur.ResourceVersion}}); err != nil {
 			t.Errorf("delete with matching preconditions: %v", err)
@@ -875,10 +874,21 @@ func TestFinalizersAndDeleteOptions(t *testing.T) {
 		for i := range 3 {
 			create(fmt.Sprintf("b-%d", i), map[string]string{"set": "dc", "group": "b"})
 		}
-		if err := c.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: "set=dc,group=a"}); err != nil {
+		dry := metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}}
+		if err := c.DeleteCollection(ctx, dry, metav1.ListOptions{LabelSelector: "set=dc"}); err != nil {
 			t.Fatal(err)
 		}
 		list, err := c.List(ctx, metav1.ListOptions{LabelSelector: "set=dc"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list.Items) != 8 {
+			t.Errorf("after a dry-run deletecollection: %d objects, want 8", len(list.Items))
+		}
+		if err := c.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: "set=dc,group=a"}); err != nil {
+			t.Fatal(err)
+		}
+		list, err = c.List(ctx, metav1.ListOptions{LabelSelector: "set=dc"})
 		if err != nil {
 			t.Fatal(err)
 		}
