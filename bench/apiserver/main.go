@@ -45,6 +45,7 @@ type options struct {
 	updates    int
 	updateRate float64
 	watchPods  int
+	watchConns int
 }
 
 // scenario runs against servers it starts itself and returns the rows of
@@ -94,6 +95,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&o.updates, "updates", 1000, "watch: updates to deliver to every watcher")
 	fs.Float64Var(&o.updateRate, "update-rate", 200, "watch: updates per second")
 	fs.IntVar(&o.watchPods, "watch-pods", 10, "watch: pods the updates rotate over")
+	fs.IntVar(&o.watchConns, "watch-conns", 1, "watch: HTTP/2 connections the watchers share (the writer has its own)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

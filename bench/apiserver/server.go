@@ -131,6 +131,17 @@ func (s *server) clientConfig() (*rest.Config, error) {
 	return cfg, nil
 }
 
+// ownConnection returns a copy of cfg whose clients get their own TCP
+// connection: client-go shares one HTTP/2 connection among all clients
+// made from equal configs, and a distinct Dial function makes this one
+// differ.
+func ownConnection(cfg *rest.Config) *rest.Config {
+	c := rest.CopyConfig(cfg)
+	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	c.Dial = d.DialContext
+	return c
+}
+
 // start is startServer, waitReady and a clientset in one step.
 func start(ctx context.Context, bin string) (*server, *rest.Config, kubernetes.Interface, error) {
 	s, err := startServer(bin)

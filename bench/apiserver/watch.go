@@ -29,11 +29,23 @@ const (
 // each patch carrying its send time, and measures send-to-delivery for
 // every MODIFIED event every watcher receives.
 func watchLatency(ctx context.Context, o options, out io.Writer) ([]row, error) {
-	s, _, cs, err := start(ctx, o.bin)
+	s, cfg, cs, err := start(ctx, o.bin)
 	if err != nil {
 		return nil, err
 	}
 	defer s.stop()
+	// The writer has a connection of its own, so its patches do not queue
+	// behind the watch traffic they cause.
+	writer, err := kubernetes.NewForConfig(ownConnection(cfg))
+	if err != nil {
+		return nil, err
+	}
+	conns := make([]kubernetes.Interface, max(1, o.watchConns))
+	for i := range conns {
+		if conns[i], err = kubernetes.NewForConfig(ownConnection(cfg)); err != nil {
+			return nil, err
+		}
+	}
 	if err := createNamespace(ctx, cs); err != nil {
 		return nil, err
 	}
@@ -57,7 +69,7 @@ func watchLatency(ctx context.Context, o options, out io.Writer) ([]row, error) 
 	warm.Add(o.watchers)
 	done.Add(o.watchers)
 	for i := range ws {
-		wi, err := cs.CoreV1().Pods(namespace).Watch(wctx, metav1.ListOptions{ResourceVersion: l.ResourceVersion})
+		wi, err := conns[i%len(conns)].CoreV1().Pods(namespace).Watch(wctx, metav1.ListOptions{ResourceVersion: l.ResourceVersion})
 		if err != nil {
 			return nil, fmt.Errorf("watch %d: %w", i, err)
 		}
@@ -75,7 +87,7 @@ func watchLatency(ctx context.Context, o options, out io.Writer) ([]row, error) 
 
 	// Updates start only once every watcher has seen one, so the figures
 	// do not include watch setup.
-	if err := patchSent(ctx, cs, names[0], -1); err != nil {
+	if err := patchSent(ctx, writer, names[0], -1); err != nil {
 		return nil, err
 	}
 	if err := waitGroup(ctx, &warm, 30*time.Second); err != nil {
@@ -94,7 +106,7 @@ func watchLatency(ctx context.Context, o options, out io.Writer) ([]row, error) 
 		case <-tick.C:
 		}
 		sent := time.Now()
-		if err := patchSent(ctx, cs, names[seq%len(names)], seq); err != nil {
+		if err := patchSent(ctx, writer, names[seq%len(names)], seq); err != nil {
 			tick.Stop()
 			return nil, fmt.Errorf("update %d: %w", seq, err)
 		}
@@ -164,6 +176,9 @@ func watchLatency(ctx context.Context, o options, out io.Writer) ([]row, error) 
 		fmt.Fprintf(out, "   not all deliveries arrived: %v\n", waitErr)
 	}
 	shape := fmt.Sprintf("%d watchers x %d updates", o.watchers, o.updates)
+	if o.watchConns > 1 {
+		shape += fmt.Sprintf(" on %d conns", o.watchConns)
+	}
 	return []row{
 		judged("watch events delivered, "+shape, fmt.Sprintf("%d/%d", delivered, want), "all", delivered == want && dup == 0),
 		info("watch send-to-delivery p50, "+shape, ms(p50)),
