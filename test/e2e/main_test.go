@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -49,6 +50,11 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("e2e: skipped in -short mode (unit tests only)")
+		return 0
+	}
 	// client-go logs through klog when a test kills a server mid-response;
 	// that is the point of those tests, not news.
 	klog.LogToStderr(false)
