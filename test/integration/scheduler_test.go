@@ -3,6 +3,10 @@ package integration
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +21,12 @@ import (
 // schedNode creates a Ready node with the given cpu and taints.
 func schedNode(t *testing.T, ctx context.Context, c kubernetes.Interface, name, cpu string, taints ...corev1.Taint) {
 	t.Helper()
+	if err := createReadyNode(ctx, c, name, cpu, taints...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func createReadyNode(ctx context.Context, c kubernetes.Interface, name, cpu string, taints ...corev1.Taint) error {
 	rl := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse(cpu),
 		corev1.ResourceMemory: resource.MustParse("16Gi"),
@@ -28,7 +38,7 @@ func schedNode(t *testing.T, ctx context.Context, c kubernetes.Interface, name, 
 	}
 	created, err := c.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{})
 	if err != nil {
-		t.Fatalf("creating node %s: %v", name, err)
+		return fmt.Errorf("creating node %s: %w", name, err)
 	}
 	created.Status = corev1.NodeStatus{
 		Capacity:    rl,
@@ -39,8 +49,9 @@ func schedNode(t *testing.T, ctx context.Context, c kubernetes.Interface, name, 
 		}},
 	}
 	if _, err := c.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
-		t.Fatalf("setting status of node %s: %v", name, err)
+		return fmt.Errorf("setting status of node %s: %w", name, err)
 	}
+	return nil
 }
 
 func schedPod(name, cpu string) *corev1.Pod {
@@ -176,4 +187,85 @@ func findEvent(ctx context.Context, c kubernetes.Interface, ns, pod, reason stri
 		}
 	}
 	return nil, nil
+}
+
+// BenchmarkSchedulerThroughput creates nodes and pods through the API
+// and reports how many pods per second end up bound (pod creation
+// included). Sizes: BOSUN_SCHED_NODES (500) and BOSUN_SCHED_PODS (2000).
+func BenchmarkSchedulerThroughput(b *testing.B) {
+	nodes, pods := envInt("BOSUN_SCHED_NODES", 500), envInt("BOSUN_SCHED_PODS", 2000)
+	s := testserver.Start(b, testserver.Options{Controllers: true})
+	ctx := context.Background()
+	c := s.Client
+	parallel(b, nodes, 16, func(i int) error {
+		return createReadyNode(ctx, c, fmt.Sprintf("bench-%05d", i), "32")
+	})
+	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench"}}, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		prefix := fmt.Sprintf("p%d-", start.UnixNano())
+		parallel(b, pods, 32, func(i int) error {
+			_, err := c.CoreV1().Pods("bench").Create(ctx, schedPod(fmt.Sprintf("%s%d", prefix, i), "10m"), metav1.CreateOptions{})
+			return err
+		})
+		created := time.Since(start)
+		for {
+			list, err := c.CoreV1().Pods("bench").List(ctx, metav1.ListOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			n := 0
+			for _, p := range list.Items {
+				if p.Spec.NodeName != "" && len(p.Name) > len(prefix) && p.Name[:len(prefix)] == prefix {
+					n++
+				}
+			}
+			if n == pods {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		el := time.Since(start)
+		b.ReportMetric(float64(pods)/el.Seconds(), "pods/s")
+		b.Logf("%d pods on %d nodes: created in %v, all bound after %v", pods, nodes, created.Round(time.Millisecond), el.Round(time.Millisecond))
+	}
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// parallel runs f(0..n-1) on workers goroutines, failing b on the first error.
+func parallel(b *testing.B, n, workers int, f func(i int) error) {
+	b.Helper()
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	errs := make(chan error, workers)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if err := f(i); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		b.Fatal(err)
+	}
 }
