@@ -4,21 +4,24 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"time"
 
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/bosun-sh/bosun/internal/controller"
+	"github.com/bosun-sh/bosun/internal/controller/deployment"
 	"github.com/bosun-sh/bosun/internal/controller/garbagecollector"
 	"github.com/bosun-sh/bosun/internal/controller/namespace"
+	"github.com/bosun-sh/bosun/internal/controller/nodelifecycle"
 	"github.com/bosun-sh/bosun/internal/controller/replicaset"
 	"github.com/bosun-sh/bosun/internal/pki"
 )
 
 // startControllers runs the built-in control loops as API clients of
 // this server, while it holds the controller-manager lease.
-func startControllers(ctx context.Context, wg *sync.WaitGroup, serverURL string, b *pki.Bundle, log *slog.Logger) error {
+func startControllers(ctx context.Context, wg *sync.WaitGroup, serverURL string, b *pki.Bundle, conf Config, log *slog.Logger) error {
 	cfg := &rest.Config{
 		Host:            serverURL,
 		TLSClientConfig: rest.TLSClientConfig{CAData: b.CAPEM, CertData: b.AdminCertPEM, KeyData: b.AdminKeyPEM},
@@ -43,7 +46,12 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, serverURL string,
 			defer c.Shutdown()
 			controller.RunLoops(ctx, c, []controller.Loop{
 				{Name: "namespace", Run: namespace.New(client, dyn, log.With("controller", "namespace")).Run},
+				{Name: "nodelifecycle", Run: nodelifecycle.New(client, c.Informers, c.Clock, c.Recorder("node-lifecycle-controller"), log.With("controller", "nodelifecycle"), nodelifecycle.Options{
+					GracePeriod:       conf.NodeMonitorGracePeriod,
+					DefaultToleration: time.Duration(conf.DefaultTolerationSeconds) * time.Second,
+				}).Run},
 				{Name: "replicaset", Run: replicaset.New(c).Run},
+				{Name: "deployment", Run: deployment.New(c).Run},
 				{Name: "garbagecollector", Run: garbagecollector.New(c).Run},
 			})
 		})
