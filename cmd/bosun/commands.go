@@ -75,6 +75,8 @@ func newServerCommand(stderr io.Writer) *cobra.Command {
 	f.IntVar(&cfg.IngressHTTP, "ingress-http-port", cfg.IngressHTTP, "ingress HTTP port")
 	f.IntVar(&cfg.IngressHTTPS, "ingress-https-port", cfg.IngressHTTPS, "ingress HTTPS port")
 	f.DurationVar(&cfg.CompactionInterval, "etcd-compaction-interval", cfg.CompactionInterval, "how often etcd history older than one interval is compacted")
+	f.DurationVar(&cfg.NodeMonitorGracePeriod, "node-monitor-grace-period", cfg.NodeMonitorGracePeriod, "how long a node may miss heartbeats before it is marked Unknown and tainted unreachable")
+	f.IntVar(&cfg.DefaultTolerationSeconds, "default-toleration-seconds", cfg.DefaultTolerationSeconds, "how long pods without a toleration stay on an unreachable or not-ready node before eviction")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }

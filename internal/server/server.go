@@ -52,7 +52,13 @@ type Config struct {
 	// DisableControllers turns off the built-in control loops (tests of
 	// the bare API use it).
 	DisableControllers bool
-	Logger             *slog.Logger
+	// NodeMonitorGracePeriod is how long a node may go without a
+	// heartbeat before it is marked Unknown and tainted unreachable.
+	NodeMonitorGracePeriod time.Duration
+	// DefaultTolerationSeconds is how long a pod with no toleration for
+	// the unreachable or not-ready taint stays on such a node.
+	DefaultTolerationSeconds int
+	Logger                   *slog.Logger
 	// Ready, when set, is closed once the server accepts requests.
 	Ready chan<- struct{}
 }
@@ -60,15 +66,17 @@ type Config struct {
 // Defaults returns the documented defaults.
 func Defaults() Config {
 	return Config{
-		DataDir:            "/var/lib/bosun",
-		BindAddress:        "0.0.0.0",
-		Port:               6443,
-		ClusterCIDR:        "10.42.0.0/16",
-		ServiceCIDR:        "10.43.0.0/16",
-		ClusterDomain:      "cluster.local",
-		IngressHTTP:        80,
-		IngressHTTPS:       443,
-		CompactionInterval: 5 * time.Minute,
+		DataDir:                  "/var/lib/bosun",
+		BindAddress:              "0.0.0.0",
+		Port:                     6443,
+		ClusterCIDR:              "10.42.0.0/16",
+		ServiceCIDR:              "10.43.0.0/16",
+		ClusterDomain:            "cluster.local",
+		IngressHTTP:              80,
+		IngressHTTPS:             443,
+		CompactionInterval:       5 * time.Minute,
+		NodeMonitorGracePeriod:   40 * time.Second,
+		DefaultTolerationSeconds: 300,
 	}
 }
 
@@ -173,7 +181,7 @@ func Run(ctx context.Context, cfg Config) error {
 		compact(loops, store, cfg.CompactionInterval, log)
 	}()
 	if !cfg.DisableControllers {
-		if err := startControllers(loops, &wg, serverURL, bundle, log); err != nil {
+		if err := startControllers(loops, &wg, serverURL, bundle, cfg, log); err != nil {
 			return err
 		}
 		if err := startScheduler(loops, &wg, serverURL, bundle, log); err != nil {
@@ -226,6 +234,15 @@ func Validate(cfg *Config) error {
 	}
 	if cfg.CompactionInterval <= 0 {
 		cfg.CompactionInterval = 5 * time.Minute
+	}
+	if cfg.NodeMonitorGracePeriod < 0 {
+		return fmt.Errorf("--node-monitor-grace-period %s: must not be negative", cfg.NodeMonitorGracePeriod)
+	}
+	if cfg.NodeMonitorGracePeriod == 0 {
+		cfg.NodeMonitorGracePeriod = 40 * time.Second
+	}
+	if cfg.DefaultTolerationSeconds < 0 {
+		return fmt.Errorf("--default-toleration-seconds %d: must not be negative", cfg.DefaultTolerationSeconds)
 	}
 	if cfg.DataDir == "" {
 		return errors.New("--data-dir must not be empty")

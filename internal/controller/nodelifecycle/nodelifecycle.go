@@ -42,7 +42,8 @@ type Options struct {
 	// it is marked Unknown; default 40s.
 	GracePeriod time.Duration
 	// DefaultToleration is how long a pod stays on an unreachable or
-	// not-ready node when it has no toleration for the taint; default 300s.
+	// not-ready node when it has no toleration for the taint; zero evicts
+	// such pods at once, a negative value means the usual 300s.
 	DefaultToleration time.Duration
 }
 
@@ -72,7 +73,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, c
 	if opts.GracePeriod <= 0 {
 		opts.GracePeriod = 40 * time.Second
 	}
-	if opts.DefaultToleration <= 0 {
+	if opts.DefaultToleration < 0 {
 		opts.DefaultToleration = 300 * time.Second
 	}
 	return &Controller{client: client, factory: factory, clock: clk, recorder: recorder, log: log, opts: opts, firstSeen: map[string]time.Time{}}
