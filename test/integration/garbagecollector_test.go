@@ -58,7 +58,10 @@ func TestGarbageCollector(t *testing.T) {
 		if _, err := c.CoreV1().ConfigMaps(ns).Create(ctx, ghost, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		gone(t, "ghost dependent", func() error { _, err := c.CoreV1().ConfigMaps(ns).Get(ctx, "ghost-dep", metav1.GetOptions{}); return err })
+		gone(t, "ghost dependent", func() error {
+			_, err := c.CoreV1().ConfigMaps(ns).Get(ctx, "ghost-dep", metav1.GetOptions{})
+			return err
+		})
 		time.Sleep(300 * time.Millisecond) // the live owner keeps its dependent
 		if _, err := c.CoreV1().Secrets(ns).Get(ctx, "dep", metav1.GetOptions{}); err != nil {
 			t.Fatalf("dependent of a live owner: %v", err)

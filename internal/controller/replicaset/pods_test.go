@@ -80,7 +80,6 @@ func TestComputeStatus(t *testing.T) {
 	}
 }
 
-
 func newRS(minReady int32) *appsv1.ReplicaSet {
 	return &appsv1.ReplicaSet{Spec: appsv1.ReplicaSetSpec{MinReadySeconds: minReady}}
 }
