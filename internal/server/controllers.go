@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/bosun-sh/bosun/internal/controller"
+	"github.com/bosun-sh/bosun/internal/controller/deployment"
 	"github.com/bosun-sh/bosun/internal/controller/garbagecollector"
 	"github.com/bosun-sh/bosun/internal/controller/namespace"
 	"github.com/bosun-sh/bosun/internal/controller/nodelifecycle"
@@ -50,6 +51,7 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, serverURL string,
 					DefaultToleration: time.Duration(conf.DefaultTolerationSeconds) * time.Second,
 				}).Run},
 				{Name: "replicaset", Run: replicaset.New(c).Run},
+				{Name: "deployment", Run: deployment.New(c).Run},
 				{Name: "garbagecollector", Run: garbagecollector.New(c).Run},
 			})
 		})
