@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"maps"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -25,6 +26,16 @@ type podState struct {
 	nonZero  resources
 	ports    []hostPort
 	assumed  bool
+	ns       string
+	labels   map[string]string
+	anti     []podTerm // required anti-affinity
+}
+
+func newPodState(pi *podInfo, node string, assumed bool) *podState {
+	return &podState{
+		node: node, requests: pi.requests, nonZero: pi.nonZero, ports: pi.ports, assumed: assumed,
+		ns: pi.pod.Namespace, labels: pi.pod.Labels, anti: antiAffinityTerms(pi.pod),
+	}
 }
 
 // nodeCache is the scheduler's view of nodes and of the pods on them. It is
@@ -37,10 +48,13 @@ type nodeCache struct {
 	nodes map[string]*nodeInfo
 	order []*nodeInfo // nodes with a Node object, for sampling
 	pods  map[string]*podState
+	// withAnti are the placed pods with required anti-affinity, which
+	// every attempt must respect.
+	withAnti map[string]*podState
 }
 
 func newCache() *nodeCache {
-	return &nodeCache{nodes: map[string]*nodeInfo{}, pods: map[string]*podState{}}
+	return &nodeCache{nodes: map[string]*nodeInfo{}, pods: map[string]*podState{}, withAnti: map[string]*podState{}}
 }
 
 func podKey(p *corev1.Pod) string { return p.Namespace + "/" + p.Name }
@@ -98,6 +112,9 @@ func (c *nodeCache) removeNode(name string) {
 
 func (c *nodeCache) addLocked(key string, ps *podState) {
 	c.pods[key] = ps
+	if len(ps.anti) > 0 {
+		c.withAnti[key] = ps
+	}
 	ni := c.infoLocked(ps.node)
 	ni.requested.add(ps.requests)
 	ni.nonZero.add(ps.nonZero)
@@ -113,6 +130,7 @@ func (c *nodeCache) removeLocked(key string) {
 		return
 	}
 	delete(c.pods, key)
+	delete(c.withAnti, key)
 	ni := c.nodes[ps.node]
 	if ni == nil {
 		return
@@ -136,7 +154,7 @@ func (c *nodeCache) assume(pi *podInfo, node string) {
 	defer c.mu.Unlock()
 	key := podKey(pi.pod)
 	c.removeLocked(key)
-	c.addLocked(key, &podState{node: node, requests: pi.requests, nonZero: pi.nonZero, ports: pi.ports, assumed: true})
+	c.addLocked(key, newPodState(pi, node, true))
 }
 
 // forget undoes assume after a failed binding, unless the pod has been
@@ -163,12 +181,11 @@ func (c *nodeCache) setPod(pod *corev1.Pod) {
 	key := podKey(pod)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if ps := c.pods[key]; ps != nil && !ps.assumed && ps.node == pod.Spec.NodeName {
+	if ps := c.pods[key]; ps != nil && !ps.assumed && ps.node == pod.Spec.NodeName && maps.Equal(ps.labels, pod.Labels) {
 		return // requests and ports of a bound pod do not change
 	}
 	c.removeLocked(key)
-	pi := newPodInfo(pod)
-	c.addLocked(key, &podState{node: pod.Spec.NodeName, requests: pi.requests, nonZero: pi.nonZero, ports: pi.ports})
+	c.addLocked(key, newPodState(newPodInfo(pod), pod.Spec.NodeName, false))
 }
 
 func (c *nodeCache) removePod(pod *corev1.Pod) {

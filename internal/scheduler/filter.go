@@ -37,6 +37,12 @@ type podInfo struct {
 	hasReq   bool
 	// preferred are the weighted preferred node affinity terms.
 	preferred []weightedTerm
+
+	// Pod-to-pod state, filled by nodeCache.prepareLocked per attempt.
+	antiTerms         []podTerm
+	antiForbidden     topologyValues // domains holding pods the pod repels
+	existingForbidden topologyValues // domains whose pods repel the pod
+	spread            []*spreadConstraint
 }
 
 type weightedTerm struct {
@@ -171,7 +177,13 @@ func filter(pi *podInfo, ni *nodeInfo) []string {
 	if portsConflict(pi.ports, ni.ports) {
 		return []string{reasonPorts}
 	}
-	return fits(pi.requests, ni.allocatable, ni.requested, ni.podCount)
+	if r := fits(pi.requests, ni.allocatable, ni.requested, ni.podCount); len(r) > 0 {
+		return r
+	}
+	if r := filterPods(pi, n); r != "" {
+		return []string{r}
+	}
+	return nil
 }
 
 // tolerates reports whether any toleration tolerates the taint.

@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testdata/*.txt")
@@ -21,7 +22,12 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testda
 //
 //	node NAME [cpu=Q] [mem=Q] [pods=N] [label=K=V] [taint=K=V:EFFECT] [unschedulable] [notready]
 //	bound NODE [cpu=Q] [mem=Q] [port=N]
-//	pod NAME [cpu=Q] [mem=Q] [port=N] [select=K=V] [tolerate=K]
+//	pod NAME [cpu=Q] [mem=Q] [port=N] [select=K=V] [tolerate=K] [label=K=V]
+//	    [anti=TOPOLOGYKEY:K=V] [spread=TOPOLOGYKEY:MAXSKEW:K=V]
+//
+// bound takes the pod attributes too. anti is a required anti-affinity
+// term against pods labelled K=V; spread a DoNotSchedule constraint
+// counting pods labelled K=V.
 //
 // Scheduled pods stay assumed on their node for the next lines.
 func TestScenarios(t *testing.T) {
@@ -119,6 +125,37 @@ func runScenario(input string) (string, error) {
 					p.Spec.NodeSelector[sk] = sv
 				case "tolerate":
 					withToleration(corev1.Toleration{Key: v, Operator: corev1.TolerationOpExists})(p)
+				case "label":
+					lk, lv, _ := strings.Cut(v, "=")
+					if p.Labels == nil {
+						p.Labels = map[string]string{}
+					}
+					p.Labels[lk] = lv
+				case "anti":
+					key, sel, _ := strings.Cut(v, ":")
+					lk, lv, _ := strings.Cut(sel, "=")
+					if p.Spec.Affinity == nil {
+						p.Spec.Affinity = &corev1.Affinity{}
+					}
+					if p.Spec.Affinity.PodAntiAffinity == nil {
+						p.Spec.Affinity.PodAntiAffinity = &corev1.PodAntiAffinity{}
+					}
+					a := p.Spec.Affinity.PodAntiAffinity
+					a.RequiredDuringSchedulingIgnoredDuringExecution = append(a.RequiredDuringSchedulingIgnoredDuringExecution, corev1.PodAffinityTerm{
+						LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{lk: lv}}, TopologyKey: key,
+					})
+				case "spread":
+					parts := strings.SplitN(v, ":", 3)
+					if len(parts) != 3 {
+						return "", fmt.Errorf("line %d: spread=KEY:SKEW:K=V", ln+1)
+					}
+					var skew int32
+					fmt.Sscan(parts[1], &skew)
+					lk, lv, _ := strings.Cut(parts[2], "=")
+					p.Spec.TopologySpreadConstraints = append(p.Spec.TopologySpreadConstraints, corev1.TopologySpreadConstraint{
+						MaxSkew: skew, TopologyKey: parts[0], WhenUnsatisfiable: corev1.DoNotSchedule,
+						LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{lk: lv}},
+					})
 				default:
 					return "", fmt.Errorf("line %d: unknown pod attribute %q", ln+1, a)
 				}

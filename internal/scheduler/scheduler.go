@@ -252,6 +252,7 @@ func (s *Scheduler) findNode(pi *podInfo) (string, int, map[string]int) {
 	if n == 0 {
 		return "", 0, nil
 	}
+	s.cache.prepareLocked(pi)
 	want := numFeasibleToFind(n)
 	cands := s.cands[:0]
 	var reasons map[string]int
