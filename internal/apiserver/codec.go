@@ -219,8 +219,14 @@ func describeJSONError(err error) string {
 // decodeRequest decodes a request body in JSON, YAML or protobuf into obj.
 func decodeRequest(contentType string, body []byte, obj runtime.Object, mode strictness) ([]string, error) {
 	if mt, _, err := mime.ParseMediaType(contentType); err == nil && mt == mediaProtobuf {
-		if _, _, err := protoSerializer.Decode(body, nil, obj); err != nil {
+		out, gvk, err := protoSerializer.Decode(body, nil, obj)
+		if err != nil {
 			return nil, errBadRequest("decoding protobuf body: %v", err)
+		}
+		if out != obj {
+			// The serializer decodes another kind into a new object and
+			// leaves obj empty.
+			return nil, errBadRequest("the kind of the provided object %q does not match the kind of the endpoint", gvk.Kind)
 		}
 		return nil, nil
 	}

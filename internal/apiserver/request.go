@@ -22,6 +22,13 @@ type target struct {
 func parsePath(path string, isNamespaced func(gv schema.GroupVersion, resource string) (namespaced, known bool)) (target, bool) {
 	parts := strings.Split(strings.Trim(path, "/"), "/")
 	var t target
+	// An empty part anywhere, the group and version included, is no
+	// resource path: /apis//v1/pods must not serve core pods.
+	for _, p := range parts {
+		if p == "" {
+			return t, false
+		}
+	}
 	switch {
 	case len(parts) >= 3 && parts[0] == "api" && parts[1] == "v1":
 		t.gv = schema.GroupVersion{Version: "v1"}
@@ -31,11 +38,6 @@ func parsePath(path string, isNamespaced func(gv schema.GroupVersion, resource s
 		parts = parts[3:]
 	default:
 		return t, false
-	}
-	for _, p := range parts {
-		if p == "" {
-			return t, false
-		}
 	}
 	if len(parts) >= 3 && parts[0] == "namespaces" {
 		if ns, known := isNamespaced(t.gv, parts[2]); known && ns {
