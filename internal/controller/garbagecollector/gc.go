@@ -95,6 +95,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			case <-ctx.Done():
 				return
 			case <-t.C:
+				c.pruneAbsent()
 				c.mapper.Reset()
 				if err := c.watchResources(ctx, factory); err != nil && ctx.Err() == nil {
 					c.log.Warn("rediscovering resources", "err", err)
@@ -213,15 +214,28 @@ func (c *Controller) forget(obj any) {
 	if err != nil {
 		return
 	}
-	c.mu.Lock()
-	c.absent[m.GetUID()] = true
-	c.mu.Unlock()
 	owners, deps := c.graph.remove(m.GetUID())
+	if len(deps) > 0 {
+		c.mu.Lock()
+		c.absent[m.GetUID()] = true
+		c.mu.Unlock()
+	}
 	for _, u := range owners {
 		c.queue.Add(u)
 	}
 	for _, u := range deps {
 		c.queue.Add(u)
+	}
+}
+
+// pruneAbsent forgets gone owners that no dependent names any more.
+func (c *Controller) pruneAbsent() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for uid := range c.absent {
+		if !c.graph.hasDependents(uid) {
+			delete(c.absent, uid)
+		}
 	}
 }
 

@@ -110,6 +110,13 @@ func (g *graph) dependentsOf(uid types.UID) []node {
 	return out
 }
 
+// hasDependents reports whether any observed object names uid as owner.
+func (g *graph) hasDependents(uid types.UID) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.dependents[uid]) > 0
+}
+
 func (g *graph) dependentsLocked(uid types.UID) []types.UID {
 	var out []types.UID
 	for d := range g.dependents[uid] {
