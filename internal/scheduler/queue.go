@@ -39,6 +39,8 @@ type queuedPod struct {
 	cycle    int64 // scheduling cycle of the last Pop
 	where    where
 	index    int
+	// spreading: parked with topology spread constraints.
+	spreading bool
 }
 
 func priority(p *corev1.Pod) int32 {
@@ -95,7 +97,9 @@ type queue struct {
 	all           map[string]*queuedPod
 	cycle         int64 // attempts started
 	moveCycle     int64 // cycle at the last MoveAll
-	closed        bool
+	// parkedSpreading counts parked pods with topology spread constraints.
+	parkedSpreading int
+	closed          bool
 }
 
 func newQueue(c clock.PassiveClock) *queue {
@@ -137,7 +141,7 @@ func (q *queue) updateLocked(e *queuedPod, pod *corev1.Pod) {
 		equality.Semantic.DeepEqual(old.Annotations, pod.Annotations) {
 		return
 	}
-	delete(q.unschedulable, e.key)
+	q.unparkLocked(e.key, e)
 	q.requeueLocked(e)
 }
 
@@ -159,7 +163,7 @@ func (q *queue) removeLocked(key string) {
 	case inBackoff:
 		heap.Remove(&q.backoff, e.index)
 	case inUnschedulable:
-		delete(q.unschedulable, key)
+		q.unparkLocked(key, e)
 	}
 }
 
@@ -236,6 +240,17 @@ func (q *queue) unschedulableAgain(e *queuedPod) {
 	e.where = inUnschedulable
 	e.parked = now
 	q.unschedulable[e.key] = e
+	e.spreading = len(e.pod.Spec.TopologySpreadConstraints) > 0
+	if e.spreading {
+		q.parkedSpreading++
+	}
+}
+
+func (q *queue) unparkLocked(key string, e *queuedPod) {
+	delete(q.unschedulable, key)
+	if e.spreading {
+		q.parkedSpreading--
+	}
 }
 
 // retry puts back a pod whose attempt failed for a reason other than a
@@ -257,8 +272,26 @@ func (q *queue) moveAll() {
 	defer q.mu.Unlock()
 	q.moveCycle = q.cycle
 	for key, e := range q.unschedulable {
-		delete(q.unschedulable, key)
+		q.unparkLocked(key, e)
 		q.requeueLocked(e)
+	}
+}
+
+// moveSpreading is called when a pod lands on a node: that can lower
+// the skew of a topology spread constraint, so parked pods with such
+// constraints are tried again. Other parked pods stay put (a new pod only
+// takes room), which keeps this cheap at high binding rates.
+func (q *queue) moveSpreading() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.parkedSpreading == 0 {
+		return
+	}
+	for key, e := range q.unschedulable {
+		if e.spreading {
+			q.unparkLocked(key, e)
+			q.requeueLocked(e)
+		}
 	}
 }
 
@@ -274,7 +307,7 @@ func (q *queue) flush() {
 	}
 	for key, e := range q.unschedulable {
 		if now.Sub(e.parked) >= maxParked {
-			delete(q.unschedulable, key)
+			q.unparkLocked(key, e)
 			q.requeueLocked(e)
 		}
 	}

@@ -139,3 +139,23 @@ func TestQueueRemoveAndSpecUpdate(t *testing.T) {
 		t.Fatal("pop on a closed, empty queue returned a pod")
 	}
 }
+
+func TestQueueMoveSpreading(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
+	q := newQueue(clk)
+	spread := testPod("spread", "", "", func(p *corev1.Pod) {
+		p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: "zone", WhenUnsatisfiable: corev1.DoNotSchedule}}
+	})
+	q.add(spread)
+	q.add(testPod("plain", "", ""))
+	q.unschedulableAgain(q.pop())
+	q.unschedulableAgain(q.pop())
+	clk.Step(time.Minute)
+	q.moveSpreading()
+	if a, _, u := q.lengths(); a != 1 || u != 1 || q.parkedSpreading != 0 {
+		t.Fatalf("active %d parked %d (spreading %d); want only the spreading pod moved", a, u, q.parkedSpreading)
+	}
+	if got := popName(t, q); got != "spread" {
+		t.Errorf("moved %s; want spread", got)
+	}
+}

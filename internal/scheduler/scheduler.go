@@ -132,9 +132,10 @@ func (s *Scheduler) podAdded(obj any) {
 	}
 	if pod.Spec.NodeName != "" {
 		s.cache.setPod(pod)
+		s.queue.moveSpreading()
 		return
 	}
-	if responsible(pod) {
+	if responsible(pod) && len(pod.Spec.SchedulingGates) == 0 {
 		s.queue.add(pod)
 	}
 }
@@ -154,7 +155,10 @@ func (s *Scheduler) podUpdated(oldObj, newObj any) {
 	case pod.Spec.NodeName != "":
 		s.queue.remove(pod)
 		s.cache.setPod(pod)
-	case terminal(pod) || !responsible(pod):
+		if old.Spec.NodeName == "" {
+			s.queue.moveSpreading()
+		}
+	case terminal(pod) || !responsible(pod) || len(pod.Spec.SchedulingGates) > 0:
 		s.queue.remove(pod)
 	default:
 		s.queue.update(pod)
