@@ -169,6 +169,14 @@ func TestDeploymentRollout(t *testing.T) {
 	if n := len(replicaSetsOf(t, ctx, c, ns)); n != 2 {
 		t.Fatalf("%d replicasets while paused, want 2", n)
 	}
+	// Scaling still works while paused.
+	k.ok(t, "-n", ns, "scale", "deployment/web", "--replicas=7")
+	waitPods(t, ctx, c, ns, map[string]string{"app": "web"}, 7)
+	k.ok(t, "-n", ns, "scale", "deployment/web", "--replicas=5")
+	waitPods(t, ctx, c, ns, map[string]string{"app": "web"}, 5)
+	if n := len(replicaSetsOf(t, ctx, c, ns)); n != 2 {
+		t.Fatalf("%d replicasets after scaling while paused, want 2", n)
+	}
 	k.ok(t, "-n", ns, "rollout", "resume", "deployment/web")
 	driveRollout(t, ctx, c, ns, "web", 7, 4)
 	if n := len(replicaSetsOf(t, ctx, c, ns)); n != 3 {
@@ -255,6 +263,41 @@ func TestDeploymentRecreateAndDeadline(t *testing.T) {
 		}
 		return images["busybox:2"] == 3, nil
 	})
+
+	// Scaling mid-rollout spreads the change over old and new
+	// ReplicaSets: old 4 + new 1 (surge 1) to 8 replicas = 9 pods.
+	mid := newRollingDeployment("mid", 4, intstr.FromInt32(1), intstr.FromInt32(0))
+	if _, err := c.AppsV1().Deployments(ns).Create(ctx, mid, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	driveRollout(t, ctx, c, ns, "mid", 5, 0)
+	cur, err = c.AppsV1().Deployments(ns).Get(ctx, "mid", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur.Spec.Template.Spec.Containers[0].Image = "busybox:2"
+	if _, err := c.AppsV1().Deployments(ns).Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPods(t, ctx, c, ns, map[string]string{"app": "mid"}, 5)
+	scale, err := c.AppsV1().Deployments(ns).GetScale(ctx, "mid", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scale.Spec.Replicas = 8
+	if _, err := c.AppsV1().Deployments(ns).UpdateScale(ctx, "mid", scale, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPods(t, ctx, c, ns, map[string]string{"app": "mid"}, 9)
+	sizes := map[string]int32{}
+	for _, rs := range replicaSetsOf(t, ctx, c, ns) {
+		if rs.Labels["app"] == "mid" {
+			sizes[rs.Spec.Template.Spec.Containers[0].Image] = *rs.Spec.Replicas
+		}
+	}
+	if sizes["busybox:1"] != 8 || sizes["busybox:2"] != 1 {
+		t.Errorf("replicaset sizes %v, want old 8 and new 1", sizes)
+	}
 
 	// A rollout that makes no progress times out.
 	slow := newRollingDeployment("slow", 2, intstr.FromInt32(1), intstr.FromInt32(0))

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -210,6 +212,12 @@ func (c *Controller) reconcile(ctx context.Context, key string) error {
 		reason = reasonNewRSCreated
 	}
 	old := others(all, newRS)
+	if scalingEvent(d, all) {
+		if err := c.syncScale(ctx, d, all, newRS); err != nil {
+			return err
+		}
+		return c.writeStatus(ctx, d, all, newRS, reason)
+	}
 	if d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
 		err = c.recreate(ctx, d, newRS, old)
 	} else {
@@ -517,22 +525,63 @@ func (c *Controller) recreate(ctx context.Context, d *appsv1.Deployment, newRS *
 	return err
 }
 
-// syncPaused only follows replica count changes: the single active
-// ReplicaSet (or the newest) takes the new count; no rollout starts.
-func (c *Controller) syncPaused(ctx context.Context, d *appsv1.Deployment, all []*appsv1.ReplicaSet) error {
-	newRS := findNew(d, all)
+// scalingEvent reports whether d's replica count changed since its
+// active ReplicaSets were last sized.
+func scalingEvent(d *appsv1.Deployment, all []*appsv1.ReplicaSet) bool {
+	want := strconv.Itoa(int(replicasOf(d)))
+	for _, rs := range all {
+		if v, ok := rs.Annotations[desiredAnnotation]; ok && rsReplicas(rs) > 0 && v != want {
+			return true
+		}
+	}
+	return false
+}
+
+// syncScale follows a replica count change without rolling out: a single
+// active ReplicaSet takes the new count; several share the change in
+// proportion to their sizes.
+func (c *Controller) syncScale(ctx context.Context, d *appsv1.Deployment, all []*appsv1.ReplicaSet, newRS *appsv1.ReplicaSet) error {
 	var active []*appsv1.ReplicaSet
 	for _, rs := range all {
 		if rsReplicas(rs) > 0 {
 			active = append(active, rs)
 		}
 	}
-	target := newRS
-	if len(active) == 1 {
-		target = active[0]
+	switch {
+	case len(active) == 0:
+		if newRS != nil {
+			_, err := c.scale(ctx, d, newRS, replicasOf(d))
+			return err
+		}
+		return nil
+	case len(active) == 1:
+		_, err := c.scale(ctx, d, active[0], replicasOf(d))
+		return err
 	}
-	if target != nil && (len(active) == 0 || (len(active) == 1 && active[0].UID == target.UID)) {
-		if _, err := c.scale(ctx, d, target, replicasOf(d)); err != nil {
+	// Largest first, newest first among equals, so rounding favours them.
+	byAge(active)
+	slices.Reverse(active)
+	sort.SliceStable(active, func(i, j int) bool { return rsReplicas(active[i]) > rsReplicas(active[j]) })
+	sizes := make([]int32, len(active))
+	for i, rs := range active {
+		sizes[i] = rsReplicas(rs)
+	}
+	surge, _ := surgeAndUnavailable(d)
+	targets := proportionalSizes(sizes, replicasOf(d)+surge)
+	var errs []error
+	for i, rs := range active {
+		if _, err := c.scale(ctx, d, rs, targets[i]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// syncPaused follows replica count changes only; no rollout starts.
+func (c *Controller) syncPaused(ctx context.Context, d *appsv1.Deployment, all []*appsv1.ReplicaSet) error {
+	newRS := findNew(d, all)
+	if scalingEvent(d, all) || newRS != nil && rsReplicas(newRS) == 0 && len(others(all, newRS)) == 0 {
+		if err := c.syncScale(ctx, d, all, newRS); err != nil {
 			return err
 		}
 	}

@@ -268,3 +268,35 @@ func copyLabels(m map[string]string, k, v string) map[string]string {
 	out[k] = v
 	return out
 }
+
+// proportionalSizes spreads a change of the total across ReplicaSets of
+// the given sizes in proportion to their sizes, so that a deployment
+// scaled mid-rollout keeps the ratio between old and new pods. The sizes
+// returned sum to allowed; rounding leftovers go to the first entry
+// (callers put the largest, or newest, first).
+func proportionalSizes(sizes []int32, allowed int32) []int32 {
+	out := append([]int32(nil), sizes...)
+	var total int32
+	for _, s := range sizes {
+		total += s
+	}
+	if total == 0 || len(sizes) == 0 {
+		return out
+	}
+	delta := allowed - total
+	var used int32
+	for i, s := range sizes {
+		share := int32(int64(s) * int64(allowed) / int64(total))
+		change := share - s
+		// Never move past the total change.
+		if delta > 0 {
+			change = max(0, min(change, delta-used))
+		} else {
+			change = min(0, max(change, delta-used))
+		}
+		out[i] = s + change
+		used += change
+	}
+	out[0] = max(0, out[0]+delta-used)
+	return out
+}

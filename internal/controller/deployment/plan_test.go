@@ -1,6 +1,7 @@
 package deployment
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -141,5 +142,36 @@ func TestStatusAndConditions(t *testing.T) {
 	setConditionAt(&st, appsv1.DeploymentCondition{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: reasonRSUpdated, LastUpdateTime: metav1.NewTime(t0.Add(time.Hour)), LastTransitionTime: metav1.NewTime(t0.Add(time.Hour))}, true)
 	if c := condition(&st, appsv1.DeploymentProgressing); !c.LastUpdateTime.Time.Equal(t0.Add(time.Hour)) || !c.LastTransitionTime.Time.Equal(t0) {
 		t.Errorf("progress: %+v", c)
+	}
+}
+
+func TestProportionalSizes(t *testing.T) {
+	cases := []struct {
+		name    string
+		sizes   []int32
+		allowed int32
+		want    []int32
+	}{
+		{"double", []int32{4, 2}, 12, []int32{8, 4}},
+		{"halve", []int32{4, 2}, 3, []int32{2, 1}},
+		{"rounding to first", []int32{3, 2}, 8, []int32{5, 3}},
+		{"down rounding", []int32{3, 3, 1}, 4, []int32{1, 2, 1}},
+		{"to zero", []int32{2, 1}, 0, []int32{0, 0}},
+		{"unchanged", []int32{5, 2}, 7, []int32{5, 2}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := proportionalSizes(tc.sizes, tc.allowed)
+			var sum int32
+			for _, g := range got {
+				sum += g
+			}
+			if sum != tc.allowed {
+				t.Errorf("sizes %v sum to %d, want %d", got, sum, tc.allowed)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
