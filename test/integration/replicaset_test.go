@@ -121,3 +121,35 @@ func TestReplicaSetController(t *testing.T) {
 		return created && deleted, nil
 	})
 }
+
+func TestReplicaSetMinReadySeconds(t *testing.T) {
+	s := testserver.Start(t, testserver.Options{Controllers: true})
+	ctx := testContext(t)
+	ns := newNamespace(t, s)
+	c := s.Client
+	rs := newReplicaSet("slow", 2)
+	rs.Spec.MinReadySeconds = 2
+	if _, err := c.AppsV1().ReplicaSets(ns).Create(ctx, rs, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPods(t, ctx, c, ns, map[string]string{"app": "slow"}, 2)
+	markAllReady(t, ctx, c, ns, map[string]string{"app": "slow"})
+	start := time.Now()
+	pollUntil(t, 30*time.Second, "ready but not available", func() (bool, error) {
+		cur, err := c.AppsV1().ReplicaSets(ns).Get(ctx, "slow", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		if cur.Status.AvailableReplicas > 0 && time.Since(start) < time.Second {
+			t.Fatalf("available after %v with minReadySeconds 2", time.Since(start))
+		}
+		return cur.Status.ReadyReplicas == 2, nil
+	})
+	pollUntil(t, 30*time.Second, "available after minReadySeconds", func() (bool, error) {
+		cur, err := c.AppsV1().ReplicaSets(ns).Get(ctx, "slow", metav1.GetOptions{})
+		return err == nil && cur.Status.AvailableReplicas == 2, err
+	})
+	if d := time.Since(start); d < time.Second {
+		t.Errorf("available after %v, want about 2s", d)
+	}
+}
