@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/bosun-sh/bosun/internal/testserver"
 )
@@ -26,21 +27,16 @@ func schedNode(t *testing.T, ctx context.Context, c kubernetes.Interface, name, 
 	}
 }
 
+// createReadyNode creates a node that is Ready from the start (status
+// is set on create, as kubelets do), so that the node lifecycle
+// controller never taints it.
 func createReadyNode(ctx context.Context, c kubernetes.Interface, name, cpu string, taints ...corev1.Taint) error {
 	rl := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse(cpu),
 		corev1.ResourceMemory: resource.MustParse("16Gi"),
 		corev1.ResourcePods:   resource.MustParse("110"),
 	}
-	n := &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"kubernetes.io/hostname": name}},
-		Spec:       corev1.NodeSpec{Taints: taints},
-	}
-	created, err := c.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{})
-	if err != nil {
-		return fmt.Errorf("creating node %s: %w", name, err)
-	}
-	created.Status = corev1.NodeStatus{
+	status := corev1.NodeStatus{
 		Capacity:    rl,
 		Allocatable: rl,
 		Conditions: []corev1.NodeCondition{{
@@ -48,7 +44,28 @@ func createReadyNode(ctx context.Context, c kubernetes.Interface, name, cpu stri
 			LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now(),
 		}},
 	}
-	if _, err := c.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+	n := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"kubernetes.io/hostname": name}},
+		Spec:       corev1.NodeSpec{Taints: taints},
+		Status:     status,
+	}
+	created, err := c.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{})
+	if err != nil {
+		return fmt.Errorf("creating node %s: %w", name, err)
+	}
+	if len(created.Status.Conditions) > 0 {
+		return nil
+	}
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := c.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		cur.Status = status
+		_, err = c.CoreV1().Nodes().UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("setting status of node %s: %w", name, err)
 	}
 	return nil
