@@ -1,8 +1,3 @@
-// Package scheduler assigns pods to nodes. It owns the scheduling queue
-// (priority order, backoff, unschedulable pods parked until the cluster
-// changes), an in-memory node cache kept current from informers and from
-// its own bindings, the filters and scores that decide placement, and the
-// binding of pods through the pods/binding subresource.
 package scheduler
 
 import (
