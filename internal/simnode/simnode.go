@@ -52,7 +52,8 @@ type Config struct {
 	// StatusInterval is how often the Ready condition's heartbeat is
 	// posted when nothing changed.
 	StatusInterval time.Duration
-	// Workers renew leases and update pods; default 16.
+	// Workers renew leases and update pods; zero picks one per 100
+	// nodes, at least 16 and at most 64.
 	Workers int
 	Clock   clock.WithTicker
 	Log     *slog.Logger
@@ -68,7 +69,6 @@ func Defaults() Config {
 		NamePrefix:     "sim-",
 		Heartbeat:      10 * time.Second,
 		StatusInterval: time.Minute,
-		Workers:        16,
 	}
 }
 
@@ -106,7 +106,7 @@ func New(client kubernetes.Interface, cfg Config) (*Sim, error) {
 		cfg.StatusInterval = time.Minute
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = 16
+		cfg.Workers = min(max(cfg.Count/100, 16), 64)
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
