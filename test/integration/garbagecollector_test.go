@@ -83,10 +83,7 @@ func TestGarbageCollector(t *testing.T) {
 		// One pod holds on with its own finalizer: the ReplicaSet must
 		// wait for it.
 		held := pods[0]
-		held.Finalizers = []string{"test.bosun.sh/hold"}
-		if _, err := c.CoreV1().Pods(ns).Update(ctx, &held, metav1.UpdateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		editPod(t, ctx, c, ns, held.Name, func(p *corev1.Pod) { p.Finalizers = []string{"test.bosun.sh/hold"} })
 		fg := metav1.DeletePropagationForeground
 		if err := c.AppsV1().ReplicaSets(ns).Delete(ctx, "fg", metav1.DeleteOptions{PropagationPolicy: &fg}); err != nil {
 			t.Fatal(err)
@@ -104,22 +101,45 @@ func TestGarbageCollector(t *testing.T) {
 		if rs.DeletionTimestamp == nil {
 			t.Fatal("replicaset not marked for deletion")
 		}
-		p, err := c.CoreV1().Pods(ns).Get(ctx, held.Name, metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var keep []string
-		for _, f := range p.Finalizers {
-			if f != "test.bosun.sh/hold" {
-				keep = append(keep, f)
+		editPod(t, ctx, c, ns, held.Name, func(p *corev1.Pod) {
+			var keep []string
+			for _, f := range p.Finalizers {
+				if f != "test.bosun.sh/hold" {
+					keep = append(keep, f)
+				}
 			}
-		}
-		p.Finalizers = keep
-		if _, err := c.CoreV1().Pods(ns).Update(ctx, p, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			t.Fatal(err)
-		}
+			p.Finalizers = keep
+		})
 		gone(t, "replicaset", func() error { _, err := c.AppsV1().ReplicaSets(ns).Get(ctx, "fg", metav1.GetOptions{}); return err })
 		gone(t, "held pod", func() error { _, err := c.CoreV1().Pods(ns).Get(ctx, held.Name, metav1.GetOptions{}); return err })
+	})
+
+	t.Run("ForegroundTree", func(t *testing.T) {
+		ctx := testContext(t)
+		ns := newNamespace(t, s)
+		sel := map[string]string{"app": "crud"} // newDeployment's labels
+		if _, err := c.AppsV1().Deployments(ns).Create(ctx, newDeployment("tree", 3), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		pods := waitPods(t, ctx, c, ns, sel, 3)
+		held := pods[0]
+		editPod(t, ctx, c, ns, held.Name, func(p *corev1.Pod) { p.Finalizers = []string{"test.bosun.sh/hold"} })
+		fg := metav1.DeletePropagationForeground
+		if err := c.AppsV1().Deployments(ns).Delete(ctx, "tree", metav1.DeleteOptions{PropagationPolicy: &fg}); err != nil {
+			t.Fatal(err)
+		}
+		waitPods(t, ctx, c, ns, sel, 0)
+		time.Sleep(300 * time.Millisecond)
+		// The held pod blocks its ReplicaSet, which blocks the Deployment.
+		if _, err := c.AppsV1().Deployments(ns).Get(ctx, "tree", metav1.GetOptions{}); err != nil {
+			t.Fatalf("deployment gone while its tree is not: %v", err)
+		}
+		editPod(t, ctx, c, ns, held.Name, func(p *corev1.Pod) { p.Finalizers = nil })
+		gone(t, "deployment", func() error { _, err := c.AppsV1().Deployments(ns).Get(ctx, "tree", metav1.GetOptions{}); return err })
+		pollUntil(t, 30*time.Second, "replicasets gone", func() (bool, error) {
+			l, err := c.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{})
+			return err == nil && len(l.Items) == 0, err
+		})
 	})
 
 	t.Run("Orphan", func(t *testing.T) {

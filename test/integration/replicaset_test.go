@@ -97,10 +97,7 @@ func TestReplicaSetController(t *testing.T) {
 	// A pod whose labels stop matching is released and replaced.
 	ps, _ := activePods(ctx, c, ns, sel)
 	p := ps[0]
-	p.Labels = map[string]string{"app": "other"}
-	if _, err := c.CoreV1().Pods(ns).Update(ctx, &p, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	editPod(t, ctx, c, ns, p.Name, func(p *corev1.Pod) { p.Labels = map[string]string{"app": "other"} })
 	pollUntil(t, 30*time.Second, "release", func() (bool, error) {
 		cur, err := c.CoreV1().Pods(ns).Get(ctx, p.Name, metav1.GetOptions{})
 		return err == nil && metav1.GetControllerOf(cur) == nil, err

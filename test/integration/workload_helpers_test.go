@@ -109,3 +109,27 @@ func waitPods(t *testing.T, ctx context.Context, c kubernetes.Interface, ns stri
 	})
 	return pods
 }
+
+// editPod applies change to the live pod and writes it, retrying on
+// conflicts (the scheduler writes pods too).
+func editPod(t *testing.T, ctx context.Context, c kubernetes.Interface, ns, name string, change func(*corev1.Pod)) {
+	t.Helper()
+	for attempt := 0; ; attempt++ {
+		p, err := c.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		change(p)
+		_, err = c.CoreV1().Pods(ns).Update(ctx, p, metav1.UpdateOptions{})
+		if apierrors.IsConflict(err) && attempt < 20 {
+			continue
+		}
+		if err != nil && !apierrors.IsNotFound(err) {
+			t.Fatalf("updating pod %s: %v", name, err)
+		}
+		return
+	}
+}
