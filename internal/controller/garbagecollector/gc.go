@@ -37,6 +37,7 @@ var errWaiting = errors.New("waiting for dependents")
 const (
 	workers          = 4
 	rediscoverPeriod = 30 * time.Second
+	syncTimeout      = 30 * time.Second
 )
 
 // Controller is the garbage collector.
@@ -154,8 +155,15 @@ func (c *Controller) watchResources(ctx context.Context, factory dynamicinformer
 		}
 	}
 	factory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
-		return ctx.Err()
+	// A resource whose list keeps failing must not stall collection for
+	// all the others: wait a bounded time, then go on without it.
+	wait, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
+	if !cache.WaitForCacheSync(wait.Done(), synced...) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		c.log.Warn("some resource caches did not sync; collecting without them", "timeout", syncTimeout)
 	}
 	return nil
 }
@@ -336,12 +344,10 @@ func (c *Controller) ownerState(ctx context.Context, dep node, r metav1.OwnerRef
 	}
 	mapping, err := c.mapper.RESTMapping(gv.WithKind(r.Kind).GroupKind(), gv.Version)
 	if err != nil {
+		// An unknown kind may be one discovery has not caught up with
+		// (a new CRD): retry rather than delete on a guess.
 		c.mapper.Reset()
-		if meta.IsNoMatchError(err) {
-			// An owner of a kind the server does not serve cannot exist.
-			return ownerAbsent, nil
-		}
-		return ownerPresent, err
+		return ownerPresent, fmt.Errorf("owner %s %s of %s/%s: %w", r.APIVersion, r.Kind, dep.namespace, dep.name, err)
 	}
 	ri := c.dynamic.Resource(mapping.Resource)
 	var obj metav1.Object
