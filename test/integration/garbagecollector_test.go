@@ -163,5 +163,29 @@ func TestGarbageCollector(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond)
 		waitPods(t, ctx, c, ns, sel, 2)
+
+		// A new ReplicaSet with the same selector adopts them.
+		rs, err := c.AppsV1().ReplicaSets(ns).Create(ctx, newReplicaSet("or", 2), metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pollUntil(t, 30*time.Second, "adoption", func() (bool, error) {
+			ps, err := activePods(ctx, c, ns, sel)
+			if err != nil {
+				return false, err
+			}
+			adopted := 0
+			for _, p := range ps {
+				if ref := metav1.GetControllerOf(&p); ref != nil && ref.UID == rs.UID {
+					adopted++
+				}
+			}
+			return adopted == 2 && len(ps) == 2, nil
+		})
+		for _, p := range waitPods(t, ctx, c, ns, sel, 2) {
+			if p.Name != pods[0].Name && p.Name != pods[1].Name {
+				t.Errorf("new pod %s; the orphans should have been adopted", p.Name)
+			}
+		}
 	})
 }
