@@ -146,26 +146,43 @@ func (c *Controller) Run(ctx context.Context) error {
 		<-ctx.Done()
 		q.ShutDown()
 	}()
-	for {
-		name, quit := q.Get()
-		if quit {
-			return ctx.Err()
-		}
-		after, err := c.reconcile(ctx, name)
-		switch {
-		case err != nil:
-			if ctx.Err() == nil && !apierrors.IsConflict(err) {
-				c.log.Warn("node lifecycle", "node", name, "err", err)
+	// Several workers: when a whole rack of nodes fails at once, each
+	// needs two writes, and the queue never hands one node to two workers.
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c.processNext(ctx, q) {
 			}
-			q.AddRateLimited(name)
-		default:
-			q.Forget(name)
-			if after > 0 {
-				q.AddAfter(name, after)
-			}
-		}
-		q.Done(name)
+		}()
 	}
+	wg.Wait()
+	return ctx.Err()
+}
+
+// workers is how many nodes are reconciled at once.
+const workers = 8
+
+func (c *Controller) processNext(ctx context.Context, q workqueue.TypedRateLimitingInterface[string]) bool {
+	name, quit := q.Get()
+	if quit {
+		return false
+	}
+	defer q.Done(name)
+	after, err := c.reconcile(ctx, name)
+	if err != nil {
+		if ctx.Err() == nil && !apierrors.IsConflict(err) {
+			c.log.Warn("node lifecycle", "node", name, "err", err)
+		}
+		q.AddRateLimited(name)
+		return true
+	}
+	q.Forget(name)
+	if after > 0 {
+		q.AddAfter(name, after)
+	}
+	return true
 }
 
 // reconcile brings one node's Ready condition and taints in line with its
