@@ -446,8 +446,7 @@ func (c *Controller) scale(ctx context.Context, d *appsv1.Deployment, rs *appsv1
 		}
 		c.recorder.Eventf(d, corev1.EventTypeNormal, "ScalingReplicaSet", "Scaled %s replica set %s from %d to %d", dir, rs.Name, from, n)
 	}
-	*rs = *out
-	return rs, nil
+	return out, nil // rs belongs to the informer cache: never write to it
 }
 
 // rollingUpdate grows the new ReplicaSet within the surge bound, then
