@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/bosun-sh/bosun/internal/testserver"
 )
@@ -239,10 +240,7 @@ func TestDeploymentRecreateAndDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cur.Spec.Template.Spec.Containers[0].Image = "busybox:2"
-	if _, err := c.AppsV1().Deployments(ns).Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	setImage(t, ctx, c, ns, cur.Name, "busybox:2")
 	// Recreate: old pods all go before any new one exists.
 	pollUntil(t, 60*time.Second, "recreate", func() (bool, error) {
 		pods, err := activePods(ctx, c, ns, map[string]string{"app": "re"})
@@ -275,17 +273,17 @@ func TestDeploymentRecreateAndDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cur.Spec.Template.Spec.Containers[0].Image = "busybox:2"
-	if _, err := c.AppsV1().Deployments(ns).Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	setImage(t, ctx, c, ns, cur.Name, "busybox:2")
 	waitPods(t, ctx, c, ns, map[string]string{"app": "mid"}, 5)
-	scale, err := c.AppsV1().Deployments(ns).GetScale(ctx, "mid", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	scale.Spec.Replicas = 8
-	if _, err := c.AppsV1().Deployments(ns).UpdateScale(ctx, "mid", scale, metav1.UpdateOptions{}); err != nil {
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		scale, err := c.AppsV1().Deployments(ns).GetScale(ctx, "mid", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		scale.Spec.Replicas = 8
+		_, err = c.AppsV1().Deployments(ns).UpdateScale(ctx, "mid", scale, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	waitPods(t, ctx, c, ns, map[string]string{"app": "mid"}, 9)
@@ -318,4 +316,21 @@ func TestDeploymentRecreateAndDeadline(t *testing.T) {
 		}
 		return false, nil
 	})
+}
+
+// setImage changes a deployment's image, retrying on conflicts with the
+// controller's writes.
+func setImage(t *testing.T, ctx context.Context, c kubernetes.Interface, ns, name, image string) {
+	t.Helper()
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		d, err := c.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		d.Spec.Template.Spec.Containers[0].Image = image
+		_, err = c.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
 }

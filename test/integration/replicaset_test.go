@@ -66,28 +66,14 @@ func TestReplicaSetController(t *testing.T) {
 	})
 
 	// Scale up, then down: the unready new pods go first.
-	scale, err := c.AppsV1().ReplicaSets(ns).GetScale(ctx, "web", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	scale.Spec.Replicas = 6
-	if _, err := c.AppsV1().ReplicaSets(ns).UpdateScale(ctx, "web", scale, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	scaleReplicaSet(t, ctx, c, ns, "web", 6)
 	waitPods(t, ctx, c, ns, sel, 6)
 	markAllReady(t, ctx, c, ns, sel)
 	pollUntil(t, 30*time.Second, "6 ready", func() (bool, error) {
 		cur, err := c.AppsV1().ReplicaSets(ns).Get(ctx, "web", metav1.GetOptions{})
 		return err == nil && cur.Status.ReadyReplicas == 6, err
 	})
-	scale, err = c.AppsV1().ReplicaSets(ns).GetScale(ctx, "web", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	scale.Spec.Replicas = 2
-	if _, err := c.AppsV1().ReplicaSets(ns).UpdateScale(ctx, "web", scale, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	scaleReplicaSet(t, ctx, c, ns, "web", 2)
 	waitPods(t, ctx, c, ns, sel, 2)
 	pollUntil(t, 30*time.Second, "status replicas 2", func() (bool, error) {
 		cur, err := c.AppsV1().ReplicaSets(ns).Get(ctx, "web", metav1.GetOptions{})

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 )
 
 // podTemplate is a one-container template labelled app=name.
@@ -131,5 +132,22 @@ func editPod(t *testing.T, ctx context.Context, c kubernetes.Interface, ns, name
 			t.Fatalf("updating pod %s: %v", name, err)
 		}
 		return
+	}
+}
+
+// scaleReplicaSet sets a ReplicaSet's replicas through the scale
+// subresource, retrying on conflicts with the controller's status writes.
+func scaleReplicaSet(t *testing.T, ctx context.Context, c kubernetes.Interface, ns, name string, n int32) {
+	t.Helper()
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		scale, err := c.AppsV1().ReplicaSets(ns).GetScale(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		scale.Spec.Replicas = n
+		_, err = c.AppsV1().ReplicaSets(ns).UpdateScale(ctx, name, scale, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
