@@ -36,6 +36,7 @@ type sharedEvent struct {
 	err     error
 	encOnce sync.Once
 	enc     []byte // served JSON of obj
+	encErr  error
 }
 
 // objects decodes the event's objects once.
@@ -66,12 +67,12 @@ func (e *sharedEvent) servedJSON(rs *resource) ([]byte, error) {
 	}
 	e.encOnce.Do(func() {
 		var served runtime.Object
-		served, e.err = rs.toServed(obj)
-		if e.err == nil {
-			e.enc, e.err = fastJSON.Marshal(served)
+		served, e.encErr = rs.toServed(obj)
+		if e.encErr == nil {
+			e.enc, e.encErr = fastJSON.Marshal(served)
 		}
 	})
-	return e.enc, e.err
+	return e.enc, e.encErr
 }
 
 // subscriber is one watcher of a broadcaster.
