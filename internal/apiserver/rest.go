@@ -323,10 +323,19 @@ func (s *Server) validate(rs *resource, obj, old runtime.Object) field.ErrorList
 // namespaceAccepts checks that ns exists and is not being deleted.
 func (s *Server) namespaceAccepts(ctx context.Context, rs *resource, ns, name string) error {
 	nsr := s.byGVK[corev1.SchemeGroupVersion.WithKind("Namespace")]
-	obj, _, err := nsr.get(ctx, s.store, "", ns)
+	kv, err := s.store.GetSerializable(ctx, nsr.key("", ns))
+	if errors.Is(err, storage.ErrNotFound) {
+		// A namespace created a moment ago may not be visible to a
+		// serializable read yet; ask the quorum before refusing.
+		kv, err = s.store.Get(ctx, nsr.key("", ns))
+	}
 	if errors.Is(err, storage.ErrNotFound) {
 		return errNotFound(nsr.gr(), ns)
 	}
+	if err != nil {
+		return err
+	}
+	obj, err := nsr.decodeStored(kv)
 	if err != nil {
 		return err
 	}

@@ -67,6 +67,21 @@ func (s *Store) Get(ctx context.Context, key string) (KV, error) {
 // exists (an IP or port allocated to another object).
 var ErrClaimTaken = errors.New("claim already taken")
 
+// GetSerializable is Get served from the local member without a quorum
+// round trip; it may be slightly stale. For checks that tolerate that
+// (does a namespace exist), as Kubernetes serves them from a cache.
+func (s *Store) GetSerializable(ctx context.Context, key string) (KV, error) {
+	resp, err := s.c.Get(ctx, key, clientv3.WithSerializable())
+	if err != nil {
+		return KV{}, mapErr(err)
+	}
+	if len(resp.Kvs) == 0 {
+		return KV{}, fmt.Errorf("%s: %w", key, ErrNotFound)
+	}
+	kv := resp.Kvs[0]
+	return KV{Key: key, Value: kv.Value, Rev: kv.ModRevision}, nil
+}
+
 // Create stores value at key if the key does not exist and returns the new
 // revision.
 func (s *Store) Create(ctx context.Context, key string, value []byte) (int64, error) {
