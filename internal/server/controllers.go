@@ -22,13 +22,7 @@ import (
 // startControllers runs the built-in control loops as API clients of
 // this server, while it holds the controller-manager lease.
 func startControllers(ctx context.Context, wg *sync.WaitGroup, serverURL string, b *pki.Bundle, conf Config, log *slog.Logger) error {
-	cfg := &rest.Config{
-		Host:            serverURL,
-		TLSClientConfig: rest.TLSClientConfig{CAData: b.CAPEM, CertData: b.AdminCertPEM, KeyData: b.AdminKeyPEM},
-		QPS:             500,
-		Burst:           1000,
-		UserAgent:       "bosun-controller-manager",
-	}
+	cfg := loopbackConfig(serverURL, b, "bosun-controller-manager", 500, 1000)
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
@@ -45,7 +39,7 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, serverURL string,
 			c := controller.NewContext(client, dyn, log)
 			defer c.Shutdown()
 			controller.RunLoops(ctx, c, []controller.Loop{
-				{Name: "namespace", Run: namespace.New(client, dyn, log.With("controller", "namespace")).Run},
+				{Name: "namespace", Run: namespace.New(client, dyn, c.Informers, log.With("controller", "namespace")).Run},
 				{Name: "nodelifecycle", Run: nodelifecycle.New(client, c.Informers, c.Clock, c.Recorder("node-lifecycle-controller"), log.With("controller", "nodelifecycle"), nodelifecycle.Options{
 					GracePeriod:       conf.NodeMonitorGracePeriod,
 					DefaultToleration: time.Duration(conf.DefaultTolerationSeconds) * time.Second,
@@ -57,4 +51,15 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, serverURL string,
 		})
 	}()
 	return nil
+}
+
+// loopbackConfig is how the in-process control loops reach this server.
+func loopbackConfig(serverURL string, b *pki.Bundle, userAgent string, qps float32, burst int) *rest.Config {
+	return &rest.Config{
+		Host:            serverURL,
+		TLSClientConfig: rest.TLSClientConfig{CAData: b.CAPEM, CertData: b.AdminCertPEM, KeyData: b.AdminKeyPEM},
+		QPS:             qps,
+		Burst:           burst,
+		UserAgent:       userAgent,
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/bosun-sh/bosun/internal/controller"
 	"github.com/bosun-sh/bosun/internal/pki"
@@ -17,14 +16,7 @@ import (
 // while it holds the bosun-scheduler lease (its own, so that it can
 // fail over independently of the controllers).
 func startScheduler(ctx context.Context, wg *sync.WaitGroup, serverURL string, b *pki.Bundle, log *slog.Logger) error {
-	cfg := &rest.Config{
-		Host:            serverURL,
-		TLSClientConfig: rest.TLSClientConfig{CAData: b.CAPEM, CertData: b.AdminCertPEM, KeyData: b.AdminKeyPEM},
-		QPS:             5000,
-		Burst:           10000,
-		UserAgent:       "bosun-scheduler",
-	}
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := kubernetes.NewForConfig(loopbackConfig(serverURL, b, "bosun-scheduler", 5000, 10000))
 	if err != nil {
 		return err
 	}

@@ -31,18 +31,19 @@ type Controller struct {
 	client    kubernetes.Interface
 	dynamic   dynamic.Interface
 	discovery discovery.DiscoveryInterface
+	informers informers.SharedInformerFactory
 	log       *slog.Logger
 }
 
-// New returns a controller using the given clients.
-func New(client kubernetes.Interface, dyn dynamic.Interface, log *slog.Logger) *Controller {
-	return &Controller{client: client, dynamic: dyn, discovery: client.Discovery(), log: log}
+// New returns a controller using the given clients and the shared
+// informer factory of the control loops.
+func New(client kubernetes.Interface, dyn dynamic.Interface, inf informers.SharedInformerFactory, log *slog.Logger) *Controller {
+	return &Controller{client: client, dynamic: dyn, discovery: client.Discovery(), informers: inf, log: log}
 }
 
 // Run watches namespaces until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
-	factory := informers.NewSharedInformerFactory(c.client, 0)
-	inf := factory.Core().V1().Namespaces().Informer()
+	inf := c.informers.Core().V1().Namespaces().Informer()
 	q := workqueue.NewTypedRateLimitingQueue(workqueue.NewTypedItemExponentialFailureRateLimiter[string](200*time.Millisecond, 10*time.Second))
 	defer q.ShutDown()
 	enqueue := func(obj any) {
@@ -56,8 +57,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	factory.Start(ctx.Done())
-	defer factory.Shutdown()
+	c.informers.Start(ctx.Done())
 	go func() {
 		<-ctx.Done()
 		q.ShutDown()
