@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -26,7 +25,6 @@ import (
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
-	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 
 	"github.com/bosun-sh/bosun/internal/controller"
@@ -56,7 +54,7 @@ type Controller struct {
 
 	dLister  appslisters.DeploymentLister
 	rsLister appslisters.ReplicaSetLister
-	queue    workqueue.TypedRateLimitingInterface[string]
+	queue    *controller.Queue
 }
 
 // New returns a Deployment controller sharing c's informers.
@@ -76,75 +74,25 @@ func New(c *controller.Context) *Controller {
 
 // Run reconciles Deployments until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
-	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(
-		workqueue.NewTypedItemExponentialFailureRateLimiter[string](50*time.Millisecond, 30*time.Second),
-		workqueue.TypedRateLimitingQueueConfig[string]{Name: "deployment"})
-	defer c.queue.ShutDown()
+	c.queue = controller.NewQueue("deployment")
 	dInf := c.ctx.Informers.Apps().V1().Deployments()
 	rsInf := c.ctx.Informers.Apps().V1().ReplicaSets()
 	c.dLister, c.rsLister = dInf.Lister(), rsInf.Lister()
-	dReg, err := dInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.enqueue,
-		UpdateFunc: func(_, obj any) { c.enqueue(obj) },
-		DeleteFunc: c.enqueue,
-	})
+	remove, err := c.ctx.Sync(ctx,
+		controller.Watch{Informer: dInf.Informer(), Handler: c.queue.Handler()},
+		controller.Watch{Informer: rsInf.Informer(), Handler: cache.ResourceEventHandlerFuncs{
+			AddFunc:    c.replicaSetChanged,
+			UpdateFunc: func(_, obj any) { c.replicaSetChanged(obj) },
+			DeleteFunc: c.replicaSetChanged,
+		}})
 	if err != nil {
 		return err
 	}
-	defer func() { _ = dInf.Informer().RemoveEventHandler(dReg) }()
-	rsReg, err := rsInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.replicaSetChanged,
-		UpdateFunc: func(_, obj any) { c.replicaSetChanged(obj) },
-		DeleteFunc: c.replicaSetChanged,
-	})
-	if err != nil {
-		return err
-	}
-	defer func() { _ = rsInf.Informer().RemoveEventHandler(rsReg) }()
-	c.ctx.Informers.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), dReg.HasSynced, rsReg.HasSynced) {
-		return ctx.Err()
-	}
-	go func() {
-		<-ctx.Done()
-		c.queue.ShutDown()
-	}()
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c.processNext(ctx) {
-			}
-		}()
-	}
-	wg.Wait()
-	return ctx.Err()
+	defer remove()
+	return c.queue.Run(ctx, workers, c.log, time.Second, c.reconcile)
 }
 
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.reconcile(ctx, key); err != nil {
-		if ctx.Err() == nil && !apierrors.IsConflict(err) && !apierrors.IsAlreadyExists(err) {
-			c.log.Warn("reconcile", "deployment", key, "err", err)
-		}
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	return true
-}
 
-func (c *Controller) enqueue(obj any) {
-	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
-	if err == nil {
-		c.queue.Add(key)
-	}
-}
 
 func (c *Controller) replicaSetChanged(obj any) {
 	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {

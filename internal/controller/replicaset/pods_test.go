@@ -51,18 +51,6 @@ func TestPodsToDelete(t *testing.T) {
 	}
 }
 
-func TestSlowStartBatches(t *testing.T) {
-	cases := []struct {
-		n    int
-		want []int
-	}{{0, nil}, {1, []int{1}}, {3, []int{1, 2}}, {10, []int{1, 2, 4, 3}}, {15, []int{1, 2, 4, 8}}}
-	for _, tc := range cases {
-		if got := slowStartBatches(tc.n); !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("slowStartBatches(%d) = %v, want %v", tc.n, got, tc.want)
-		}
-	}
-}
-
 func TestComputeStatus(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	old, recent := now.Add(-time.Minute), now.Add(-5*time.Second)

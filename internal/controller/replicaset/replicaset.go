@@ -23,7 +23,6 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
-	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 
 	"github.com/bosun-sh/bosun/internal/controller"
@@ -47,8 +46,8 @@ type Controller struct {
 	rsLister  appslisters.ReplicaSetLister
 	podLister corelisters.PodLister
 	synced    []cache.InformerSynced
-	queue     workqueue.TypedRateLimitingInterface[string]
-	exp       *expectations
+	queue     *controller.Queue
+	exp       *controller.Expectations
 }
 
 // New returns a ReplicaSet controller sharing c's informers.
@@ -63,83 +62,32 @@ func New(c *controller.Context) *Controller {
 		recorder: c.Recorder("replicaset-controller"),
 		clock:    c.Clock,
 		log:      log.With("controller", "replicaset"),
-		exp:      newExpectations(c.Clock),
+		exp:      controller.NewExpectations(c.Clock),
 	}
 }
 
 // Run reconciles ReplicaSets until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
-	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(
-		workqueue.NewTypedItemExponentialFailureRateLimiter[string](50*time.Millisecond, 30*time.Second),
-		workqueue.TypedRateLimitingQueueConfig[string]{Name: "replicaset"})
-	defer c.queue.ShutDown()
+	c.queue = controller.NewQueue("replicaset")
 
 	rsInf := c.ctx.Informers.Apps().V1().ReplicaSets()
 	podInf := c.ctx.Informers.Core().V1().Pods()
 	c.rsLister, c.podLister = rsInf.Lister(), podInf.Lister()
-	rsReg, err := rsInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.enqueue,
-		UpdateFunc: func(_, obj any) { c.enqueue(obj) },
-		DeleteFunc: c.enqueue,
-	})
+	remove, err := c.ctx.Sync(ctx,
+		controller.Watch{Informer: rsInf.Informer(), Handler: c.queue.Handler()},
+		controller.Watch{Informer: podInf.Informer(), Handler: cache.ResourceEventHandlerFuncs{
+			AddFunc:    c.addPod,
+			UpdateFunc: c.updatePod,
+			DeleteFunc: c.deletePod,
+		}})
 	if err != nil {
 		return err
 	}
-	defer func() { _ = rsInf.Informer().RemoveEventHandler(rsReg) }()
-	podReg, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.addPod,
-		UpdateFunc: c.updatePod,
-		DeleteFunc: c.deletePod,
-	})
-	if err != nil {
-		return err
-	}
-	defer func() { _ = podInf.Informer().RemoveEventHandler(podReg) }()
-
-	c.ctx.Informers.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), rsReg.HasSynced, podReg.HasSynced) {
-		return ctx.Err()
-	}
-	go func() {
-		<-ctx.Done()
-		c.queue.ShutDown()
-	}()
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c.processNext(ctx) {
-			}
-		}()
-	}
-	wg.Wait()
-	return ctx.Err()
+	defer remove()
+	return c.queue.Run(ctx, workers, c.log, time.Second, c.reconcile)
 }
 
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.reconcile(ctx, key); err != nil {
-		if ctx.Err() == nil && !apierrors.IsConflict(err) {
-			c.log.Warn("reconcile", "replicaset", key, "err", err)
-		}
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	return true
-}
 
-func (c *Controller) enqueue(obj any) {
-	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
-	if err == nil {
-		c.queue.Add(key)
-	}
-}
 
 // ownerKey returns the key of the ReplicaSet controlling pod, if it is
 // one this controller knows.
@@ -183,9 +131,9 @@ func (c *Controller) addPod(obj any) {
 	}
 	if key, ok := c.ownerKey(pod); ok {
 		if pod.DeletionTimestamp != nil {
-			c.exp.deleted(key, pod.UID)
+			c.exp.Deleted(key, pod.UID)
 		} else {
-			c.exp.created(key)
+			c.exp.Created(key)
 		}
 		c.queue.Add(key)
 		return
@@ -204,7 +152,7 @@ func (c *Controller) updatePod(oldObj, newObj any) {
 	}
 	if key, ok := c.ownerKey(pod); ok {
 		if pod.DeletionTimestamp != nil && old.DeletionTimestamp == nil {
-			c.exp.deleted(key, pod.UID)
+			c.exp.Deleted(key, pod.UID)
 		}
 		c.queue.Add(key)
 	}
@@ -229,7 +177,7 @@ func (c *Controller) deletePod(obj any) {
 		return
 	}
 	key := pod.Namespace + "/" + ref.Name
-	c.exp.deleted(key, pod.UID)
+	c.exp.Deleted(key, pod.UID)
 	c.queue.Add(key)
 }
 
@@ -241,7 +189,7 @@ func (c *Controller) reconcile(ctx context.Context, key string) error {
 	}
 	rs, err := c.rsLister.ReplicaSets(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		c.exp.forget(key)
+		c.exp.Forget(key)
 		return nil
 	}
 	if err != nil {
@@ -260,7 +208,7 @@ func (c *Controller) reconcile(ctx context.Context, key string) error {
 		return err
 	}
 	var manageErr error
-	if rs.DeletionTimestamp == nil && c.exp.satisfied(key) {
+	if rs.DeletionTimestamp == nil && c.exp.Satisfied(key) {
 		manageErr = c.manage(ctx, key, rs, pods)
 	}
 	status := computeStatus(rs, pods, c.clock.Now())
@@ -291,7 +239,7 @@ func (c *Controller) claim(ctx context.Context, rs *appsv1.ReplicaSet, sel label
 		switch {
 		case ref != nil && ref.UID == rs.UID:
 			if matches {
-				if podActive(pod) {
+				if controller.PodActive(pod) {
 					owned = append(owned, pod)
 				}
 				continue
@@ -302,7 +250,7 @@ func (c *Controller) claim(ctx context.Context, rs *appsv1.ReplicaSet, sel label
 			if err := c.release(ctx, rs, pod); err != nil {
 				errs = append(errs, err)
 			}
-		case ref == nil && matches && podActive(pod) && rs.DeletionTimestamp == nil:
+		case ref == nil && matches && controller.PodActive(pod) && rs.DeletionTimestamp == nil:
 			// Check once against the server that rs is still what the
 			// cache says before taking pods for it.
 			if !fresh {
@@ -362,9 +310,9 @@ func (c *Controller) manage(ctx context.Context, key string, rs *appsv1.ReplicaS
 	switch {
 	case diff < 0:
 		n := min(-diff, burstReplicas)
-		c.exp.expectCreates(key, n)
+		c.exp.ExpectCreates(key, n)
 		left := n
-		for _, size := range slowStartBatches(n) {
+		for _, size := range controller.SlowStartBatches(n) {
 			errs := make([]error, size)
 			var wg sync.WaitGroup
 			for i := range size {
@@ -373,7 +321,7 @@ func (c *Controller) manage(ctx context.Context, key string, rs *appsv1.ReplicaS
 					defer wg.Done()
 					errs[i] = c.createPod(ctx, rs)
 					if errs[i] != nil {
-						c.exp.created(key)
+						c.exp.Created(key)
 					}
 				}()
 			}
@@ -381,7 +329,7 @@ func (c *Controller) manage(ctx context.Context, key string, rs *appsv1.ReplicaS
 			left -= size
 			if err := errors.Join(errs...); err != nil {
 				for range left {
-					c.exp.created(key)
+					c.exp.Created(key)
 				}
 				return err
 			}
@@ -392,7 +340,7 @@ func (c *Controller) manage(ctx context.Context, key string, rs *appsv1.ReplicaS
 		for i, p := range victims {
 			uids[i] = p.UID
 		}
-		c.exp.expectDeletes(key, uids)
+		c.exp.ExpectDeletes(key, uids)
 		errs := make([]error, len(victims))
 		var wg sync.WaitGroup
 		for i, p := range victims {
@@ -402,7 +350,7 @@ func (c *Controller) manage(ctx context.Context, key string, rs *appsv1.ReplicaS
 				uid := p.UID
 				err := c.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 				if err != nil {
-					c.exp.deleted(key, uid)
+					c.exp.Deleted(key, uid)
 					if !apierrors.IsNotFound(err) {
 						errs[i] = fmt.Errorf("deleting pod %s: %w", p.Name, err)
 						c.recorder.Eventf(rs, corev1.EventTypeWarning, "FailedDelete", "Error deleting: %v", err)
@@ -419,18 +367,7 @@ func (c *Controller) manage(ctx context.Context, key string, rs *appsv1.ReplicaS
 }
 
 func (c *Controller) createPod(ctx context.Context, rs *appsv1.ReplicaSet) error {
-	t := rs.Spec.Template
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
-			GenerateName:    rs.Name + "-",
-			Namespace:       rs.Namespace,
-			Labels:          copyMap(t.Labels),
-			Annotations:     copyMap(t.Annotations),
-			Finalizers:      append([]string(nil), t.Finalizers...),
-			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(rs, controllerKind)},
-		},
-		Spec: *t.Spec.DeepCopy(),
-	}
+	pod := controller.PodFromTemplate(&rs.Spec.Template, rs, controllerKind)
 	out, err := c.client.CoreV1().Pods(rs.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {
 		if !apierrors.IsAlreadyExists(err) && ctx.Err() == nil {
@@ -440,17 +377,6 @@ func (c *Controller) createPod(ctx context.Context, rs *appsv1.ReplicaSet) error
 	}
 	c.recorder.Eventf(rs, corev1.EventTypeNormal, "SuccessfulCreate", "Created pod: %s", out.Name)
 	return nil
-}
-
-func copyMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // computeStatus counts rs's active pods. ObservedGeneration is carried
@@ -467,9 +393,9 @@ func computeStatus(rs *appsv1.ReplicaSet, pods []*corev1.Pod, now time.Time) app
 		if tmpl.Matches(labels.Set(p.Labels)) {
 			s.FullyLabeledReplicas++
 		}
-		if podReady(p) {
+		if controller.PodReady(p) {
 			s.ReadyReplicas++
-			if podAvailable(p, minReady, now) {
+			if controller.PodAvailable(p, minReady, now) {
 				s.AvailableReplicas++
 			}
 		}
