@@ -92,8 +92,6 @@ func (c *Controller) Run(ctx context.Context) error {
 	return c.queue.Run(ctx, workers, c.log, time.Second, c.reconcile)
 }
 
-
-
 func (c *Controller) replicaSetChanged(obj any) {
 	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = t.Obj

@@ -87,8 +87,6 @@ func (c *Controller) Run(ctx context.Context) error {
 	return c.queue.Run(ctx, workers, c.log, time.Second, c.reconcile)
 }
 
-
-
 // ownerKey returns the key of the ReplicaSet controlling pod, if it is
 // one this controller knows.
 func (c *Controller) ownerKey(pod *corev1.Pod) (string, bool) {
