@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/bosun-sh/bosun/internal/controller"
+	"github.com/bosun-sh/bosun/internal/controller/daemonset"
 	"github.com/bosun-sh/bosun/internal/controller/deployment"
 	"github.com/bosun-sh/bosun/internal/controller/garbagecollector"
 	"github.com/bosun-sh/bosun/internal/controller/namespace"
@@ -47,6 +48,7 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, serverURL string,
 				{Name: "replicaset", Run: replicaset.New(c).Run},
 				{Name: "deployment", Run: deployment.New(c).Run},
 				{Name: "garbagecollector", Run: garbagecollector.New(c).Run},
+				{Name: "daemonset", Run: daemonset.New(c).Run},
 			})
 		})
 	}()
