@@ -13,10 +13,14 @@ import (
 	"github.com/bosun-sh/bosun/internal/controller"
 	"github.com/bosun-sh/bosun/internal/controller/daemonset"
 	"github.com/bosun-sh/bosun/internal/controller/deployment"
+	"github.com/bosun-sh/bosun/internal/controller/endpoints"
+	"github.com/bosun-sh/bosun/internal/controller/endpointslice"
 	"github.com/bosun-sh/bosun/internal/controller/garbagecollector"
 	"github.com/bosun-sh/bosun/internal/controller/namespace"
 	"github.com/bosun-sh/bosun/internal/controller/nodelifecycle"
+	"github.com/bosun-sh/bosun/internal/controller/podgc"
 	"github.com/bosun-sh/bosun/internal/controller/replicaset"
+	"github.com/bosun-sh/bosun/internal/controller/serviceaccount"
 	"github.com/bosun-sh/bosun/internal/pki"
 )
 
@@ -48,6 +52,10 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, serverURL string,
 				{Name: "replicaset", Run: replicaset.New(c).Run},
 				{Name: "deployment", Run: deployment.New(c).Run},
 				{Name: "garbagecollector", Run: garbagecollector.New(c).Run},
+				{Name: "endpoints", Run: endpoints.New(c).Run},
+				{Name: "endpointslice", Run: endpointslice.New(c).Run},
+				{Name: "serviceaccount", Run: serviceaccount.New(c).Run},
+				{Name: "podgc", Run: podgc.New(c, podgc.Options{}).Run},
 				{Name: "daemonset", Run: daemonset.New(c).Run},
 			})
 		})
