@@ -160,6 +160,15 @@ func TestNodeFailure(t *testing.T) {
 		}
 	}
 
+	pollUntil(t, 30*time.Second, "pods on the failed nodes marked not ready", func() (bool, error) {
+		for _, n := range names[:2] {
+			if p := podsOf()["forever-"+n]; p == nil || isReady(p) {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+
 	marked := func(p *corev1.Pod) bool { return p == nil || p.DeletionTimestamp != nil }
 	pollUntil(t, 30*time.Second, "short-toleration pods evicted", func() (bool, error) {
 		pods := podsOf()
@@ -223,9 +232,15 @@ func TestNodeFailure(t *testing.T) {
 	waitNodes("nodes Ready and untainted again", func(n *corev1.Node) bool {
 		return nodeReady(n) == corev1.ConditionTrue && len(n.Spec.Taints) == 0
 	})
-	pollUntil(t, 30*time.Second, "evicted pods gone", func() (bool, error) {
-		if pods := podsOf(); len(pods) != 2 {
+	pollUntil(t, 30*time.Second, "evicted pods gone, the others ready again", func() (bool, error) {
+		pods := podsOf()
+		if len(pods) != 2 {
 			return false, fmt.Errorf("%d pods left", len(pods))
+		}
+		for _, p := range pods {
+			if !isReady(p) {
+				return false, fmt.Errorf("pod %s not ready", p.Name)
+			}
 		}
 		return true, nil
 	})

@@ -222,6 +222,11 @@ func (c *Controller) reconcile(ctx context.Context, name string) (time.Duration,
 			c.recorder.Eventf(node, corev1.EventTypeNormal, "NodeReady", "Node %s status is now: NodeReady", name)
 		}
 	}
+	if readyStatus(node) != corev1.ConditionTrue {
+		if err := c.markPodsNotReady(ctx, node); err != nil {
+			return 0, err
+		}
+	}
 	after := d.Recheck
 	if next, err := c.evict(ctx, node, now); err != nil {
 		return 0, err
@@ -278,6 +283,48 @@ func (c *Controller) evict(ctx context.Context, node *corev1.Node, now time.Time
 		c.log.Info("evicted pod from tainted node", "pod", pod.Namespace+"/"+pod.Name, "node", node.Name)
 	}
 	return next, nil
+}
+
+// markPodsNotReady turns the Ready condition of node's pods False: a
+// node that stopped reporting cannot vouch for them, and Services must
+// stop sending them traffic before they are evicted.
+func (c *Controller) markPodsNotReady(ctx context.Context, node *corev1.Node) error {
+	objs, err := c.podsOn(node.Name)
+	if err != nil {
+		return err
+	}
+	now := metav1.NewTime(c.clock.Now())
+	for _, o := range objs {
+		pod := o.(*corev1.Pod)
+		if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		i := readyCondition(pod)
+		if i < 0 || pod.Status.Conditions[i].Status == corev1.ConditionFalse {
+			continue
+		}
+		p := pod.DeepCopy()
+		p.Status.Conditions[i].Status = corev1.ConditionFalse
+		p.Status.Conditions[i].LastTransitionTime = now
+		_, err := c.client.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+			continue // gone, or changed: the pod's update requeues the node
+		}
+		if err != nil {
+			return fmt.Errorf("marking pod %s/%s not ready: %w", pod.Namespace, pod.Name, err)
+		}
+		c.recorder.Eventf(pod, corev1.EventTypeWarning, "NodeNotReady", "Node is not ready")
+	}
+	return nil
+}
+
+func readyCondition(p *corev1.Pod) int {
+	for i, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return i
+		}
+	}
+	return -1
 }
 
 // podsOn lists the pods bound to node from the informer's cache.
