@@ -9,7 +9,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -307,26 +306,4 @@ func setPodCondition(p *corev1.Pod, c corev1.PodCondition) {
 		}
 	}
 	p.Status.Conditions = append(p.Status.Conditions, c)
-}
-
-// evict serves pods/eviction: it deletes the pod with the eviction's
-// options. Disruption budgets are enforced by the disruption controller's
-// status, which comes with the controllers.
-func (h *handler) evict(ctx context.Context, r *http.Request) (runtime.Object, error) {
-	var ev policyv1.Eviction
-	if err := h.decodeBody(r, &ev); err != nil {
-		return nil, err
-	}
-	if ev.Name != "" && ev.Name != h.t.name {
-		return nil, errBadRequest("name in URL does not match name in Eviction object")
-	}
-	opts := metav1.DeleteOptions{}
-	if ev.DeleteOptions != nil {
-		opts = *ev.DeleteOptions
-	}
-	if _, _, err := h.s.deleteObject(ctx, h.rs, h.t.namespace, h.t.name, opts); err != nil {
-		return nil, err
-	}
-	st := metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess, Code: http.StatusCreated}
-	return &st, nil
 }

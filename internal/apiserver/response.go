@@ -17,12 +17,11 @@ func writeStatus(w http.ResponseWriter, r *http.Request, st metav1.Status) {
 	if st.Code == 0 {
 		st.Code = http.StatusInternalServerError
 	}
-	if st.Code == http.StatusTooManyRequests || (st.Details != nil && st.Details.RetryAfterSeconds > 0) {
-		secs := int32(1)
-		if st.Details != nil && st.Details.RetryAfterSeconds > 0 {
-			secs = st.Details.RetryAfterSeconds
-		}
-		w.Header().Set("Retry-After", strconv.Itoa(int(secs)))
+	// As in Kubernetes, only a suggested delay sets Retry-After: client-go
+	// retries such responses itself, so a 429 without one (an eviction the
+	// disruption budget refuses) must reach the caller at once.
+	if st.Details != nil && st.Details.RetryAfterSeconds > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(st.Details.RetryAfterSeconds)))
 	}
 	media := mediaJSON
 	if f, ok := negotiate(r, nil); ok {

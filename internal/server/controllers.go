@@ -13,6 +13,7 @@ import (
 	"github.com/bosun-sh/bosun/internal/controller"
 	"github.com/bosun-sh/bosun/internal/controller/daemonset"
 	"github.com/bosun-sh/bosun/internal/controller/deployment"
+	"github.com/bosun-sh/bosun/internal/controller/disruption"
 	"github.com/bosun-sh/bosun/internal/controller/endpoints"
 	"github.com/bosun-sh/bosun/internal/controller/endpointslice"
 	"github.com/bosun-sh/bosun/internal/controller/garbagecollector"
@@ -52,6 +53,7 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, serverURL string,
 				{Name: "replicaset", Run: replicaset.New(c).Run},
 				{Name: "deployment", Run: deployment.New(c).Run},
 				{Name: "garbagecollector", Run: garbagecollector.New(c).Run},
+				{Name: "disruption", Run: disruption.New(c).Run},
 				{Name: "endpoints", Run: endpoints.New(c).Run},
 				{Name: "endpointslice", Run: endpointslice.New(c).Run},
 				{Name: "serviceaccount", Run: serviceaccount.New(c).Run},
