@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"fmt"
+	"maps"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -39,10 +40,13 @@ type podInfo struct {
 	preferred []weightedTerm
 
 	// Pod-to-pod state, filled by nodeCache.prepareLocked per attempt.
-	antiTerms         []podTerm
-	antiForbidden     topologyValues // domains holding pods the pod repels
-	existingForbidden topologyValues // domains whose pods repel the pod
-	spread            []*spreadConstraint
+	affinity         []*domainCounts // required pod affinity: a match in the domain
+	affinityAnywhere bool            // no pod matches yet, and the pod matches its own terms
+	anti             []*domainCounts // required anti-affinity: no match in the domain
+	existingAnti     []*domainCounts // placed pods whose anti-affinity repels the pod
+	preferredPods    []weightedCounts
+	spread           []*spreadConstraint // DoNotSchedule
+	spreadSoft       []*spreadConstraint // ScheduleAnyway
 }
 
 type weightedTerm struct {
@@ -177,13 +181,32 @@ func filter(pi *podInfo, ni *nodeInfo) []string {
 	if portsConflict(pi.ports, ni.ports) {
 		return []string{reasonPorts}
 	}
-	if r := fits(pi.requests, ni.allocatable, ni.requested, ni.podCount); len(r) > 0 {
+	used, pods := ni.requested, ni.podCount
+	if len(ni.nominated) > 0 {
+		used, pods = reservedFor(pi, ni)
+	}
+	if r := fits(pi.requests, ni.allocatable, used, pods); len(r) > 0 {
 		return r
 	}
 	if r := filterPods(pi, n); r != "" {
 		return []string{r}
 	}
 	return nil
+}
+
+// reservedFor is what a node has in use for pi, counting the room
+// reserved for preemptors of the same or higher priority as taken.
+func reservedFor(pi *podInfo, ni *nodeInfo) (resources, int) {
+	used, pods := ni.requested, ni.podCount
+	used.scalar = maps.Clone(used.scalar)
+	self, prio := podKey(pi.pod), priority(pi.pod)
+	for key, nm := range ni.nominated {
+		if key != self && nm.priority >= prio {
+			used.add(nm.requests)
+			pods++
+		}
+	}
+	return used, pods
 }
 
 // tolerates reports whether any toleration tolerates the taint.

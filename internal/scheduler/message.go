@@ -11,16 +11,24 @@ const errNoNodes = "no nodes available to schedule pods"
 
 // failureMessage words a failed attempt as Kubernetes does: each reason
 // with the number of nodes that gave it, sorted as strings, then the
-// preemption verdict (bosun does not preempt yet, so it never helps).
-func failureMessage(nodes int, reasons map[string]int) string {
+// preemption verdict when preemption did not help.
+func failureMessage(nodes int, reasons map[string]int, preemption string) string {
 	if nodes == 0 {
 		return errNoNodes
 	}
+	msg := nodesAvailable(nodes, reasons)
+	if preemption != "" {
+		msg += " preemption: " + preemption
+	}
+	return msg
+}
+
+// nodesAvailable is "0/N nodes are available: " and the counted reasons.
+func nodesAvailable(nodes int, reasons map[string]int) string {
 	parts := make([]string, 0, len(reasons))
 	for r, n := range reasons {
 		parts = append(parts, fmt.Sprintf("%d %s", n, r))
 	}
 	sort.Strings(parts)
-	return fmt.Sprintf("0/%d nodes are available: %s. preemption: 0/%d nodes are available: %d Preemption is not helpful for scheduling.",
-		nodes, strings.Join(parts, ", "), nodes, nodes)
+	return fmt.Sprintf("0/%d nodes are available: %s.", nodes, strings.Join(parts, ", "))
 }

@@ -41,7 +41,11 @@ type Scheduler struct {
 	queue *queue
 	next  int         // where the next node scan starts
 	cands []candidate // reused between attempts
-	work  chan func()
+	// resolvable are the nodes of the last failed attempt that losing
+	// pods could make fit, for preemption.
+	resolvable []*nodeInfo
+	pdbs       cache.Store // PodDisruptionBudgets
+	work       chan func()
 }
 
 // New returns a scheduler that binds through client and reports events
@@ -68,6 +72,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	factory := informers.NewSharedInformerFactory(s.client, 0)
 	podInf := factory.Core().V1().Pods().Informer()
 	nodeInf := factory.Core().V1().Nodes().Informer()
+	nsInf := factory.Core().V1().Namespaces().Informer()
+	pdbInf := factory.Policy().V1().PodDisruptionBudgets().Informer()
+	s.pdbs = pdbInf.GetStore()
 	if _, err := podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    s.podAdded,
 		UpdateFunc: s.podUpdated,
@@ -82,9 +89,16 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	if _, err := nsInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    s.namespaceSet,
+		UpdateFunc: func(_, obj any) { s.namespaceSet(obj) },
+		DeleteFunc: s.namespaceDeleted,
+	}); err != nil {
+		return err
+	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
-	if !cache.WaitForCacheSync(ctx.Done(), podInf.HasSynced, nodeInf.HasSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), podInf.HasSynced, nodeInf.HasSynced, nsInf.HasSynced, pdbInf.HasSynced) {
 		return ctx.Err()
 	}
 
@@ -174,9 +188,29 @@ func (s *Scheduler) podDeleted(obj any) {
 		return
 	}
 	s.queue.remove(pod)
+	if s.cache.nominatedNode(pod) != "" {
+		s.cache.removePod(pod) // ends the nomination: its room is free again
+		s.queue.moveAll()
+		return
+	}
 	if pod.Spec.NodeName != "" || s.cache.isPlaced(pod) {
 		s.cache.removePod(pod)
 		s.queue.moveAll()
+	}
+}
+
+func (s *Scheduler) namespaceSet(obj any) {
+	if ns, ok := obj.(*corev1.Namespace); ok {
+		s.cache.setNamespace(ns)
+	}
+}
+
+func (s *Scheduler) namespaceDeleted(obj any) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	if ns, ok := obj.(*corev1.Namespace); ok {
+		s.cache.removeNamespace(ns.Name)
 	}
 }
 
@@ -224,14 +258,29 @@ func (s *Scheduler) scheduleOne(ctx context.Context, e *queuedPod) {
 	}
 	pi := newPodInfo(pod)
 	node, nodes, reasons := s.findNode(pi)
-	if node == "" {
-		msg := failureMessage(nodes, reasons)
-		s.queue.unschedulableAgain(e)
-		s.work <- func() { s.recordFailure(ctx, pod, msg) }
+	if node != "" {
+		s.cache.assume(pi, node)
+		s.work <- func() { s.bind(ctx, e, pod, node) }
 		return
 	}
-	s.cache.assume(pi, node)
-	s.work <- func() { s.bind(ctx, e, pod, node) }
+	var p *preemption
+	verdict := ""
+	if nodes > 0 {
+		p, verdict = s.preempt(pi, nodes)
+	}
+	msg := failureMessage(nodes, reasons, verdict)
+	nominated := ""
+	if p != nil {
+		s.cache.nominate(pi, p.node)
+		nominated = p.node
+	}
+	s.queue.unschedulableAgain(e)
+	s.work <- func() {
+		if p != nil {
+			s.evict(ctx, pod, p)
+		}
+		s.recordFailure(ctx, pod, msg, nominated)
+	}
 }
 
 // numFeasibleToFind is how many feasible nodes are enough to choose
@@ -249,14 +298,21 @@ func numFeasibleToFind(nodes int) int {
 // findNode filters and scores nodes for the pod. It returns the chosen
 // node, or "" with the number of nodes and the rejection reasons.
 func (s *Scheduler) findNode(pi *podInfo) (string, int, map[string]int) {
-	s.cache.mu.RLock()
-	defer s.cache.mu.RUnlock()
+	s.cache.mu.Lock()
+	defer s.cache.mu.Unlock()
 	nodes := s.cache.order
 	n := len(nodes)
+	s.resolvable = s.resolvable[:0]
 	if n == 0 {
 		return "", 0, nil
 	}
 	s.cache.prepareLocked(pi)
+	// A preemptor tries the node it freed first.
+	if nm := s.cache.nominated[podKey(pi.pod)]; nm != nil {
+		if ni := s.cache.nodes[nm.node]; ni != nil && ni.node != nil && len(filter(pi, ni)) == 0 {
+			return nm.node, n, nil
+		}
+	}
 	want := numFeasibleToFind(n)
 	cands := s.cands[:0]
 	var reasons map[string]int
@@ -271,14 +327,20 @@ func (s *Scheduler) findNode(pi *podInfo) (string, int, map[string]int) {
 			for _, x := range r {
 				reasons[x]++
 			}
+			if resolvable(r) {
+				s.resolvable = append(s.resolvable, ni)
+			}
 			continue
 		}
-		cands = append(cands, candidate{
+		c := candidate{
 			ni:       ni,
 			base:     baseScore(pi, ni),
 			affinity: preferredAffinity(pi, ni.node),
 			taints:   preferNoScheduleTaints(pi, ni.node),
-		})
+			interPod: interPodScore(pi, ni.node),
+		}
+		c.spread, c.spreadOK = spreadScore(pi, ni.node)
+		cands = append(cands, c)
 	}
 	s.next = (start + i) % n
 	s.cands = cands
@@ -313,8 +375,9 @@ func (s *Scheduler) bind(ctx context.Context, e *queuedPod, pod *corev1.Pod, nod
 }
 
 // recordFailure reports why a pod found no node: a FailedScheduling
-// event and the PodScheduled=False condition.
-func (s *Scheduler) recordFailure(ctx context.Context, pod *corev1.Pod, msg string) {
+// event and the PodScheduled=False condition, with the node it
+// preempted pods on as status.nominatedNodeName.
+func (s *Scheduler) recordFailure(ctx context.Context, pod *corev1.Pod, msg, nominated string) {
 	s.recorder.Event(pod, corev1.EventTypeWarning, "FailedScheduling", msg)
 	cur := pod.DeepCopy()
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -328,7 +391,12 @@ func (s *Scheduler) recordFailure(ctx context.Context, pod *corev1.Pod, msg stri
 		if cur.Spec.NodeName != "" || cur.UID != pod.UID {
 			return nil
 		}
-		if !setUnschedulable(cur, msg, s.clock.Now()) {
+		changed := setUnschedulable(cur, msg, s.clock.Now())
+		if nominated != "" && cur.Status.NominatedNodeName != nominated {
+			cur.Status.NominatedNodeName = nominated
+			changed = true
+		}
+		if !changed {
 			return nil
 		}
 		_, err := s.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, cur, metav1.UpdateOptions{})

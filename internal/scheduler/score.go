@@ -81,6 +81,9 @@ type candidate struct {
 	base     int64 // already on the 0..100 scale, weighted
 	affinity int64
 	taints   int64
+	interPod int64   // weighted matching pods, may be negative
+	spread   float64 // lower is better
+	spreadOK bool    // the node has every ScheduleAnyway key
 }
 
 // pick normalizes the per-node scores and returns the index of the best
@@ -88,9 +91,19 @@ type candidate struct {
 // the node scan spreads equal choices.
 func pick(cands []candidate) int {
 	var maxAff, maxTaint int64
+	minPod, maxPod := cands[0].interPod, cands[0].interPod
+	var minSpread, maxSpread float64
+	spreadSeen := false
 	for _, c := range cands {
 		maxAff = max(maxAff, c.affinity)
 		maxTaint = max(maxTaint, c.taints)
+		minPod, maxPod = min(minPod, c.interPod), max(maxPod, c.interPod)
+		if c.spreadOK {
+			if !spreadSeen {
+				minSpread, maxSpread, spreadSeen = c.spread, c.spread, true
+			}
+			minSpread, maxSpread = min(minSpread, c.spread), max(maxSpread, c.spread)
+		}
 	}
 	best, bestScore := -1, int64(-1)
 	for i, c := range cands {
@@ -103,11 +116,29 @@ func pick(cands []candidate) int {
 		} else {
 			s += weightTaints * maxScore
 		}
+		if maxPod > minPod {
+			s += weightInterPod * (c.interPod - minPod) * maxScore / (maxPod - minPod)
+		}
+		s += weightSpread * spreadNormalized(c, spreadSeen, minSpread, maxSpread)
 		if s > bestScore {
 			best, bestScore = i, s
 		}
 	}
 	return best
+}
+
+// spreadNormalized maps a raw spread score to 0..100, the emptiest
+// domain highest; nodes without the keys score 0.
+func spreadNormalized(c candidate, seen bool, lo, hi float64) int64 {
+	switch {
+	case !seen:
+		return maxScore // no ScheduleAnyway constraint: equal for all
+	case !c.spreadOK:
+		return 0
+	case hi == 0:
+		return maxScore
+	}
+	return int64(maxScore * (hi + lo - c.spread) / hi)
 }
 
 func baseScore(pi *podInfo, ni *nodeInfo) int64 {
