@@ -242,6 +242,9 @@ func (s *Server) createObject(ctx context.Context, rs *resource, ns string, obj 
 	if k.PrepareForCreate != nil {
 		k.PrepareForCreate(stored)
 	}
+	if err := s.admitPriority(ctx, stored); err != nil {
+		return nil, err
+	}
 	if k.Defaults != nil {
 		k.Defaults(stored)
 	}
