@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/bosun-sh/bosun/internal/storage"
 )
