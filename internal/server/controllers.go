@@ -22,6 +22,7 @@ import (
 	"github.com/bosun-sh/bosun/internal/controller/podgc"
 	"github.com/bosun-sh/bosun/internal/controller/replicaset"
 	"github.com/bosun-sh/bosun/internal/controller/serviceaccount"
+	"github.com/bosun-sh/bosun/internal/controller/statefulset"
 	"github.com/bosun-sh/bosun/internal/pki"
 )
 
@@ -53,12 +54,13 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, serverURL string,
 				{Name: "replicaset", Run: replicaset.New(c).Run},
 				{Name: "deployment", Run: deployment.New(c).Run},
 				{Name: "garbagecollector", Run: garbagecollector.New(c).Run},
-				{Name: "disruption", Run: disruption.New(c).Run},
 				{Name: "endpoints", Run: endpoints.New(c).Run},
 				{Name: "endpointslice", Run: endpointslice.New(c).Run},
 				{Name: "serviceaccount", Run: serviceaccount.New(c).Run},
 				{Name: "podgc", Run: podgc.New(c, podgc.Options{}).Run},
 				{Name: "daemonset", Run: daemonset.New(c).Run},
+				{Name: "disruption", Run: disruption.New(c).Run},
+				{Name: "statefulset", Run: statefulset.New(c).Run},
 			})
 		})
 	}()
