@@ -47,6 +47,9 @@ type Config struct {
 	Memory     resource.Quantity
 	Pods       int
 	NamePrefix string
+	// Zones, when positive, spreads the nodes round-robin over that many
+	// zones (label topology.kubernetes.io/zone=zone-N).
+	Zones int
 	// Heartbeat is how often each node's lease is renewed.
 	Heartbeat time.Duration
 	// StatusInterval is how often the Ready condition's heartbeat is
@@ -150,17 +153,18 @@ func NodeObject(cfg Config, i int, now time.Time) *corev1.Node {
 		corev1.ResourcePods:             *resource.NewQuantity(int64(cfg.Pods), resource.DecimalSI),
 		corev1.ResourceEphemeralStorage: resource.MustParse("100Gi"),
 	}
+	labels := map[string]string{
+		corev1.LabelHostname:   name,
+		corev1.LabelOSStable:   "linux",
+		corev1.LabelArchStable: "amd64",
+		"type":                 "sim",
+	}
+	if cfg.Zones > 0 {
+		labels[corev1.LabelTopologyZone] = "zone-" + strconv.Itoa(i%cfg.Zones)
+	}
 	return &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: name,
-			Labels: map[string]string{
-				corev1.LabelHostname:   name,
-				corev1.LabelOSStable:   "linux",
-				corev1.LabelArchStable: "amd64",
-				"type":                 "sim",
-			},
-		},
-		Spec: corev1.NodeSpec{PodCIDR: cidr, PodCIDRs: []string{cidr}},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+		Spec:       corev1.NodeSpec{PodCIDR: cidr, PodCIDRs: []string{cidr}},
 		Status: corev1.NodeStatus{
 			Capacity:    res,
 			Allocatable: res.DeepCopy(),
