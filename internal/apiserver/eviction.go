@@ -49,12 +49,13 @@ func (h *handler) evict(ctx context.Context, r *http.Request) (runtime.Object, e
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
 	ns, name := h.t.namespace, h.t.name
+	var pod *corev1.Pod
 	for attempt := 0; ; attempt++ {
 		obj, _, err := h.rs.get(ctx, h.s.store, ns, name)
 		if err != nil {
 			return nil, err
 		}
-		pod := obj.(*corev1.Pod)
+		pod = obj.(*corev1.Pod)
 		err = h.s.spendDisruption(ctx, pod, &opts)
 		if errors.Is(err, errBudgetChanged) && attempt < evictionRetries {
 			continue
@@ -64,11 +65,60 @@ func (h *handler) evict(ctx context.Context, r *http.Request) (runtime.Object, e
 		}
 		break
 	}
+	if len(opts.DryRun) == 0 && pod.DeletionTimestamp == nil && !podFinished(pod) {
+		if err := h.s.markDisruptionTarget(ctx, h.rs, ns, name, &opts); err != nil {
+			return nil, err
+		}
+	}
 	if _, _, err := h.s.deleteObject(ctx, h.rs, ns, name, opts); err != nil {
 		return nil, err
 	}
 	st := metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess, Code: http.StatusCreated}
 	return &st, nil
+}
+
+// markDisruptionTarget records on a running pod, as Kubernetes does, that
+// it is being deleted by an eviction, so that its owner (a Job's failure
+// policy, a user reading the status) can tell this from a crash. The
+// delete's preconditions are checked here and then moved to the updated
+// pod, which the deletion must still find unchanged.
+func (s *Server) markDisruptionTarget(ctx context.Context, rs *resource, ns, name string, opts *metav1.DeleteOptions) error {
+	pre := opts.Preconditions
+	updated, err := s.updateObject(ctx, rs, ns, name, "status", false, func(cur runtime.Object) (runtime.Object, error) {
+		pod := cur.(*corev1.Pod)
+		if pre != nil && pre.UID != nil && *pre.UID != pod.UID {
+			return nil, errConflict(rs.gr(), name, fmt.Sprintf("Precondition failed: UID in precondition: %s, UID in object meta: %s", *pre.UID, pod.UID))
+		}
+		if pre != nil && pre.ResourceVersion != nil && *pre.ResourceVersion != pod.ResourceVersion {
+			return nil, errConflict(rs.gr(), name, fmt.Sprintf("Precondition failed: ResourceVersion in precondition: %s, ResourceVersion in object meta: %s", *pre.ResourceVersion, pod.ResourceVersion))
+		}
+		pod.ResourceVersion = ""
+		if pod.DeletionTimestamp != nil || podFinished(pod) || hasPodCondition(pod, corev1.DisruptionTarget) {
+			return pod, nil
+		}
+		setPodCondition(pod, corev1.PodCondition{
+			Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now(),
+			Reason: "EvictionByEvictionAPI", Message: "Eviction API: evicting",
+		})
+		return pod, nil
+	})
+	if err != nil {
+		return err
+	}
+	if pre != nil && pre.ResourceVersion != nil {
+		rv := accessor(updated).GetResourceVersion()
+		pre.ResourceVersion = &rv
+	}
+	return nil
+}
+
+func hasPodCondition(p *corev1.Pod, t corev1.PodConditionType) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == t && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
 }
 
 // errBudgetChanged means the budget's status changed between reading it

@@ -202,7 +202,7 @@ func TestDisruptionEviction(t *testing.T) {
 	err = evict(pods[1].Name, false)
 	refused(err, "[23]")
 	// Without a Retry-After header client-go hands the 429 back at once.
-	if took := time.Since(start); took > 3*time.Second {
+	if took := time.Since(start); took > 8*time.Second {
 		t.Errorf("refused eviction took %v; client-go retried it", took)
 	}
 	disruptionWaitStatus(t, ctx, c, ns, "web", "budget spent", func(st policyv1.PodDisruptionBudgetStatus) bool {
@@ -321,6 +321,9 @@ spec:
 		fewest   = len(list.Items)
 		watched  = map[string]*corev1.Pod{}
 		watchEnd = make(chan struct{})
+		// evicted records, per pod seen being deleted, whether it carried
+		// the DisruptionTarget condition the eviction sets.
+		evicted = map[string]bool{}
 	)
 	for i := range list.Items {
 		watched[list.Items[i].Name] = &list.Items[i]
@@ -337,6 +340,13 @@ spec:
 				delete(watched, p.Name)
 			} else {
 				watched[p.Name] = p
+			}
+			if p.DeletionTimestamp != nil {
+				marked := false
+				for _, c := range p.Status.Conditions {
+					marked = marked || (c.Type == corev1.DisruptionTarget && c.Status == corev1.ConditionTrue && c.Reason == "EvictionByEvictionAPI")
+				}
+				evicted[p.Name] = evicted[p.Name] || marked
 			}
 			ready := 0
 			for _, p := range watched {
@@ -358,6 +368,14 @@ spec:
 	mu.Lock()
 	if fewest < 2 {
 		t.Errorf("during the drain only %d of 3 pods were Ready; the budget allows one unavailable", fewest)
+	}
+	if len(evicted) != 3 {
+		t.Errorf("saw %d pods deleted during the drain, want 3: %v", len(evicted), evicted)
+	}
+	for name, marked := range evicted {
+		if !marked {
+			t.Errorf("evicted pod %s has no DisruptionTarget condition", name)
+		}
 	}
 	mu.Unlock()
 
