@@ -3,6 +3,15 @@
 // pods bound to them Running and Ready without starting anything, and
 // finishes the deletion of those pods. Stopping it stops the heartbeats,
 // which is how a scale test simulates node failure.
+//
+// A pod annotated sim.bosun.sh/exit-after with a Go duration ("200ms",
+// "5s") has its containers exit that long after they started, with the
+// code in sim.bosun.sh/exit-code (default 0). What follows is the
+// restart policy's: with Never, and with OnFailure after exit code 0, the
+// pod ends Succeeded (code 0) or Failed; with Always, and with OnFailure
+// after a non-zero code, the containers restart (restartCount goes up)
+// and run for the same time again. Without the annotation pods run until
+// deleted. Timing follows Config.Clock.
 package simnode
 
 import (
@@ -94,6 +103,9 @@ type simNode struct {
 	lease *coordinationv1.Lease
 	ips   map[types.UID]string
 	used  map[string]bool
+	// started is when each pod's containers last started, more precise
+	// than the whole seconds of the status.
+	started map[types.UID]time.Time
 }
 
 // New returns simulated nodes that talk to the API through client, which
@@ -120,7 +132,7 @@ func New(client kubernetes.Interface, cfg Config) (*Sim, error) {
 	s := &Sim{client: client, cfg: cfg, nodes: make(map[string]*simNode, cfg.Count)}
 	for i := range cfg.Count {
 		n := &simNode{index: i, name: NodeName(cfg.NamePrefix, i), hostIP: NodeIP(i).String(), cidr: PodCIDR(i),
-			ips: map[types.UID]string{}, used: map[string]bool{}}
+			ips: map[types.UID]string{}, used: map[string]bool{}, started: map[types.UID]time.Time{}}
 		s.nodes[n.name] = n
 		s.order = append(s.order, n)
 	}
@@ -276,6 +288,86 @@ func PodStatus(pod *corev1.Pod, hostIP, podIP string, now time.Time) corev1.PodS
 	return *st
 }
 
+// Annotations that make a simulated pod's containers exit; see the
+// package comment.
+const (
+	ExitAfterAnnotation = "sim.bosun.sh/exit-after"
+	ExitCodeAnnotation  = "sim.bosun.sh/exit-code"
+)
+
+// exitPlan reads a pod's exit annotations. Unreadable values count as
+// absent: the pod then runs until deleted.
+func exitPlan(pod *corev1.Pod) (after time.Duration, code int32, ok bool) {
+	v, ok := pod.Annotations[ExitAfterAnnotation]
+	if !ok {
+		return 0, 0, false
+	}
+	after, err := time.ParseDuration(v)
+	if err != nil || after < 0 {
+		return 0, 0, false
+	}
+	if c, set := pod.Annotations[ExitCodeAnnotation]; set {
+		n, err := strconv.ParseInt(c, 10, 32)
+		if err != nil {
+			return 0, 0, false
+		}
+		code = int32(n)
+	}
+	return after, code, true
+}
+
+// Exit returns the status of a running pod whose containers started at
+// started, once its exit-after time has passed at now. due is false when
+// the pod has no exit annotation, or when it is not yet time; wait then
+// says how long is left (zero: never).
+func Exit(pod *corev1.Pod, started, now time.Time) (st corev1.PodStatus, wait time.Duration, due bool) {
+	after, code, ok := exitPlan(pod)
+	if !ok || pod.Status.Phase != corev1.PodRunning {
+		return pod.Status, 0, false
+	}
+	if left := started.Add(after).Sub(now); left > 0 {
+		return pod.Status, left, false
+	}
+	policy := pod.Spec.RestartPolicy
+	restart := policy == corev1.RestartPolicyAlways || policy == "" || (policy == corev1.RestartPolicyOnFailure && code != 0)
+	t := metav1.NewTime(now)
+	reason := "Completed"
+	if code != 0 {
+		reason = "Error"
+	}
+	out := pod.Status.DeepCopy()
+	for i := range out.ContainerStatuses {
+		cs := &out.ContainerStatuses[i]
+		term := &corev1.ContainerStateTerminated{ExitCode: code, Reason: reason, FinishedAt: t, ContainerID: cs.ContainerID}
+		if r := cs.State.Running; r != nil {
+			term.StartedAt = r.StartedAt
+		}
+		if restart {
+			cs.LastTerminationState = corev1.ContainerState{Terminated: term}
+			cs.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: t}}
+			cs.RestartCount++
+			continue
+		}
+		cs.State = corev1.ContainerState{Terminated: term}
+		cs.Ready = false
+		cs.Started = new(false)
+	}
+	if restart {
+		return *out, 0, true
+	}
+	out.Phase = corev1.PodSucceeded
+	if code != 0 {
+		out.Phase = corev1.PodFailed
+	}
+	for i := range out.Conditions {
+		c := &out.Conditions[i]
+		if c.Type == corev1.PodReady || c.Type == corev1.ContainersReady {
+			c.Status, c.Reason, c.LastTransitionTime = corev1.ConditionFalse, "PodCompleted", t
+		}
+	}
+	return *out, 0, true
+}
+
 // Running tells whether a pod already shows as running and ready.
 func Running(pod *corev1.Pod) bool {
 	if pod.Status.Phase != corev1.PodRunning || pod.Status.PodIP == "" {
@@ -310,9 +402,35 @@ func (n *simNode) allocate(pod *corev1.Pod) (string, error) {
 	return "", fmt.Errorf("node %s: pod range %s exhausted", n.name, n.cidr)
 }
 
+// startedAt is when pod's containers last started.
+func (n *simNode) startedAt(pod *corev1.Pod) time.Time {
+	n.mu.Lock()
+	t, ok := n.started[pod.UID]
+	n.mu.Unlock()
+	if ok {
+		return t
+	}
+	for _, cs := range pod.Status.ContainerStatuses {
+		if r := cs.State.Running; r != nil {
+			return r.StartedAt.Time
+		}
+	}
+	if pod.Status.StartTime != nil {
+		return pod.Status.StartTime.Time
+	}
+	return time.Time{}
+}
+
+func (n *simNode) setStarted(uid types.UID, t time.Time) {
+	n.mu.Lock()
+	n.started[uid] = t
+	n.mu.Unlock()
+}
+
 func (n *simNode) release(uid types.UID) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	delete(n.started, uid)
 	if ip, ok := n.ips[uid]; ok {
 		delete(n.used, ip)
 		delete(n.ips, uid)
@@ -553,7 +671,8 @@ func (s *Sim) processPod(ctx context.Context, q workqueue.TypedRateLimitingInter
 		return false
 	}
 	defer q.Done(key)
-	if err := s.syncPod(ctx, key, pods); err != nil {
+	after, err := s.syncPod(ctx, key, pods)
+	if err != nil {
 		if ctx.Err() == nil && !apierrors.IsConflict(err) {
 			s.cfg.Log.Debug("pod sync", "pod", key, "err", err)
 		}
@@ -561,25 +680,62 @@ func (s *Sim) processPod(ctx context.Context, q workqueue.TypedRateLimitingInter
 		return true
 	}
 	q.Forget(key)
+	if after > 0 {
+		q.AddAfter(key, after)
+	}
 	return true
 }
 
-func (s *Sim) syncPod(ctx context.Context, key string, lister corelisters.PodLister) error {
+// syncPod moves one pod along; a positive duration asks to look at it
+// again that much later.
+func (s *Sim) syncPod(ctx context.Context, key string, lister corelisters.PodLister) (time.Duration, error) {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		return nil
+		return 0, nil
 	}
 	pod, err := lister.Pods(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		return nil
+		return 0, nil
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
 	n, ok := s.nodes[pod.Spec.NodeName]
 	if !ok {
-		return nil
+		return 0, nil
 	}
+	err = s.syncNodePod(ctx, key, n, pod)
+	if err != nil || pod.DeletionTimestamp != nil || !Running(pod) {
+		return 0, err
+	}
+	return s.exitPod(ctx, n, pod)
+}
+
+// exitPod ends or restarts the containers of a running pod whose
+// exit-after time has come, or says how long until it does.
+func (s *Sim) exitPod(ctx context.Context, n *simNode, pod *corev1.Pod) (time.Duration, error) {
+	now := s.cfg.Clock.Now()
+	st, wait, due := Exit(pod, n.startedAt(pod), now)
+	if !due {
+		return wait, nil
+	}
+	p := pod.DeepCopy()
+	p.Status = st
+	_, err := s.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+	if apierrors.IsNotFound(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	if st.Phase == corev1.PodRunning {
+		n.setStarted(pod.UID, now)
+	}
+	return 0, nil
+}
+
+func (s *Sim) syncNodePod(ctx context.Context, key string, n *simNode, pod *corev1.Pod) error {
+	ns, name := pod.Namespace, pod.Name
 	pods := s.client.CoreV1().Pods(ns)
 	if pod.DeletionTimestamp != nil {
 		// Nothing runs, so the pod stops at once.
@@ -600,7 +756,9 @@ func (s *Sim) syncPod(ctx context.Context, key string, lister corelisters.PodLis
 		return err
 	}
 	p := pod.DeepCopy()
-	p.Status = PodStatus(pod, n.hostIP, ip, s.cfg.Clock.Now())
+	now := s.cfg.Clock.Now()
+	p.Status = PodStatus(pod, n.hostIP, ip, now)
+	n.setStarted(pod.UID, now)
 	_, err = pods.UpdateStatus(ctx, p, metav1.UpdateOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil

@@ -163,3 +163,79 @@ func TestAllocate(t *testing.T) {
 		t.Errorf("released address not reused: %s", got)
 	}
 }
+
+func TestExit(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	running := func(policy corev1.RestartPolicy, ann map[string]string) *corev1.Pod {
+		p := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "p", UID: "u1", Annotations: ann},
+			Spec:       corev1.PodSpec{NodeName: "sim-0", RestartPolicy: policy, Containers: []corev1.Container{{Name: "a", Image: "img"}}},
+		}
+		p.Status = PodStatus(p, "172.16.0.1", "10.244.0.2", t0)
+		return p
+	}
+	exit := func(after, code string) map[string]string {
+		m := map[string]string{ExitAfterAnnotation: after}
+		if code != "" {
+			m[ExitCodeAnnotation] = code
+		}
+		return m
+	}
+	cases := []struct {
+		name     string
+		pod      *corev1.Pod
+		now      time.Time
+		due      bool
+		wait     time.Duration
+		phase    corev1.PodPhase
+		restarts int32
+		code     int32
+	}{
+		{"no annotation runs forever", running(corev1.RestartPolicyNever, nil), t0.Add(time.Hour), false, 0, corev1.PodRunning, 0, 0},
+		{"bad duration runs forever", running(corev1.RestartPolicyNever, exit("soon", "")), t0.Add(time.Hour), false, 0, corev1.PodRunning, 0, 0},
+		{"not yet", running(corev1.RestartPolicyNever, exit("200ms", "")), t0.Add(150 * time.Millisecond), false, 50 * time.Millisecond, corev1.PodRunning, 0, 0},
+		{"succeeds", running(corev1.RestartPolicyNever, exit("200ms", "")), t0.Add(200 * time.Millisecond), true, 0, corev1.PodSucceeded, 0, 0},
+		{"fails with Never", running(corev1.RestartPolicyNever, exit("1s", "3")), t0.Add(time.Second), true, 0, corev1.PodFailed, 0, 3},
+		{"succeeds with OnFailure", running(corev1.RestartPolicyOnFailure, exit("1s", "0")), t0.Add(time.Second), true, 0, corev1.PodSucceeded, 0, 0},
+		{"restarts with OnFailure", running(corev1.RestartPolicyOnFailure, exit("1s", "1")), t0.Add(time.Second), true, 0, corev1.PodRunning, 1, 1},
+		{"restarts with Always", running(corev1.RestartPolicyAlways, exit("1s", "0")), t0.Add(2 * time.Second), true, 0, corev1.PodRunning, 1, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			st, wait, due := Exit(tc.pod, t0, tc.now)
+			if due != tc.due || wait != tc.wait || st.Phase != tc.phase {
+				t.Fatalf("Exit = phase %s wait %v due %v; want %s %v %v", st.Phase, wait, due, tc.phase, tc.wait, tc.due)
+			}
+			if !due {
+				return
+			}
+			cs := st.ContainerStatuses[0]
+			if cs.RestartCount != tc.restarts {
+				t.Errorf("restartCount %d, want %d", cs.RestartCount, tc.restarts)
+			}
+			term := cs.State.Terminated
+			if tc.phase == corev1.PodRunning {
+				term = cs.LastTerminationState.Terminated
+				if cs.State.Running == nil || !cs.State.Running.StartedAt.Time.Equal(tc.now.Truncate(time.Second)) {
+					t.Errorf("restarted container state %+v", cs.State)
+				}
+			}
+			if term == nil || term.ExitCode != tc.code {
+				t.Fatalf("terminated state %+v, want exit code %d", term, tc.code)
+			}
+			if tc.phase != corev1.PodRunning {
+				for _, c := range st.Conditions {
+					if c.Type == corev1.PodReady && c.Status != corev1.ConditionFalse {
+						t.Errorf("finished pod still Ready")
+					}
+				}
+				if cs.Ready {
+					t.Error("finished container still ready")
+				}
+			}
+			if tc.pod.Status.Phase != corev1.PodRunning || tc.pod.Status.ContainerStatuses[0].State.Running == nil {
+				t.Error("Exit changed its input")
+			}
+		})
+	}
+}
