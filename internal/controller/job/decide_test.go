@@ -36,7 +36,7 @@ func testJob(opts ...jobOpt) *batchv1.Job {
 }
 
 func completions(n int32) jobOpt { return func(j *batchv1.Job) { j.Spec.Completions = &n } }
-func noCompletions() jobOpt     { return func(j *batchv1.Job) { j.Spec.Completions = nil } }
+func noCompletions() jobOpt      { return func(j *batchv1.Job) { j.Spec.Completions = nil } }
 func parallelism(n int32) jobOpt {
 	return func(j *batchv1.Job) { j.Spec.Parallelism = &n }
 }
