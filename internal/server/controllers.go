@@ -11,12 +11,14 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/bosun-sh/bosun/internal/controller"
+	"github.com/bosun-sh/bosun/internal/controller/cronjob"
 	"github.com/bosun-sh/bosun/internal/controller/daemonset"
 	"github.com/bosun-sh/bosun/internal/controller/deployment"
 	"github.com/bosun-sh/bosun/internal/controller/disruption"
 	"github.com/bosun-sh/bosun/internal/controller/endpoints"
 	"github.com/bosun-sh/bosun/internal/controller/endpointslice"
 	"github.com/bosun-sh/bosun/internal/controller/garbagecollector"
+	"github.com/bosun-sh/bosun/internal/controller/job"
 	"github.com/bosun-sh/bosun/internal/controller/namespace"
 	"github.com/bosun-sh/bosun/internal/controller/nodelifecycle"
 	"github.com/bosun-sh/bosun/internal/controller/podgc"
@@ -61,6 +63,8 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, serverURL string,
 				{Name: "daemonset", Run: daemonset.New(c).Run},
 				{Name: "disruption", Run: disruption.New(c).Run},
 				{Name: "statefulset", Run: statefulset.New(c).Run},
+				{Name: "job", Run: job.New(c).Run},
+				{Name: "cronjob", Run: cronjob.New(c).Run},
 			})
 		})
 	}()
