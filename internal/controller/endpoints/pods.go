@@ -13,9 +13,10 @@ import (
 // which pods back a Service, on which port, under which address.
 
 // ServiceSelects reports whether svc is one whose endpoints a controller
-// manages: it has a non-empty selector.
+// manages: it has a non-empty selector and is not an ExternalName alias,
+// which has no endpoints.
 func ServiceSelects(svc *corev1.Service) bool {
-	return len(svc.Spec.Selector) > 0
+	return len(svc.Spec.Selector) > 0 && svc.Spec.Type != corev1.ServiceTypeExternalName
 }
 
 // ServicesForPod returns the keys of the Services in pod's namespace whose
