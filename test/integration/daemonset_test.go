@@ -239,6 +239,13 @@ func TestDaemonSetRollout(t *testing.T) {
 	}
 	dsPlacement(t, ctx, s, ns, "agent", "registry.example/agent:2", nodes...)
 	dsStatus(t, k, ns, "agent", "3 3 3 3 3 0")
+	pollUntil(t, 10*time.Second, "SuccessfulDelete events", func() (bool, error) {
+		reasons := k.ok(t, "-n", ns, "get", "events", "--field-selector", "involvedObject.name=agent", "-o", "jsonpath={.items[*].reason}")
+		if !strings.Contains(reasons, "SuccessfulDelete") {
+			return false, fmt.Errorf("reasons %q", reasons)
+		}
+		return true, nil
+	})
 
 	out = k.ok(t, "-n", ns, "rollout", "history", "ds/agent")
 	if !regexp.MustCompile(`(?m)^1\s`).MatchString(out) || !regexp.MustCompile(`(?m)^2\s`).MatchString(out) {
