@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/bosun-sh/bosun/internal/simnode"
 	"github.com/bosun-sh/bosun/internal/testserver"
@@ -427,4 +428,147 @@ spec:
 		t.Errorf("refused drain removed the bare pod: %v", err)
 	}
 	k.ok(t, "uncordon", target)
+}
+
+// TestDisruptionUnhealthyPods checks which pods an eviction deletes
+// without spending the budget: finished and pending pods always, unready
+// ones when the budget is met without them or its policy is AlwaysAllow.
+// The pods are bound to a node no agent runs, so their status is the
+// test's to set.
+func TestDisruptionUnhealthyPods(t *testing.T) {
+	s := testserver.Start(t, testserver.Options{Controllers: true})
+	ctx := testContext(t)
+	c := s.Client
+	ns := newNamespace(t, s)
+	const node = "disruption-ghost"
+	setStatus := func(name string, phase corev1.PodPhase, ready corev1.ConditionStatus) {
+		t.Helper()
+		p, err := c.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := metav1.Now()
+		p.Status.Phase = phase
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: ready, LastTransitionTime: now}}
+		if _, err := c.CoreV1().Pods(ns).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newPod := func(name, nodeName string) {
+		t.Helper()
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": "web"}},
+			Spec: corev1.PodSpec{NodeName: nodeName, Containers: []corev1.Container{{Name: "c", Image: "registry.local/web:1"}}}}
+		if _, err := c.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"ready-0", "ready-1", "ready-2"} {
+		newPod(name, node)
+		setStatus(name, corev1.PodRunning, corev1.ConditionTrue)
+	}
+	newPod("sick", node)
+	setStatus("sick", corev1.PodRunning, corev1.ConditionFalse)
+
+	four := intstr.FromInt32(4)
+	pdb := &policyv1.PodDisruptionBudget{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: policyv1.PodDisruptionBudgetSpec{
+			MinAvailable: &four,
+			Selector:     &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+		},
+	}
+	if _, err := c.PolicyV1().PodDisruptionBudgets(ns).Create(ctx, pdb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	disruptionWaitStatus(t, ctx, c, ns, "web", "budget short of healthy pods", func(st policyv1.PodDisruptionBudgetStatus) bool {
+		return st.ExpectedPods == 4 && st.DesiredHealthy == 4 && st.CurrentHealthy == 3 && st.DisruptionsAllowed == 0
+	})
+	evict := func(name string) error {
+		zero := int64(0)
+		return c.PolicyV1().Evictions(ns).Evict(ctx, &policyv1.Eviction{
+			ObjectMeta:    metav1.ObjectMeta{Name: name, Namespace: ns},
+			DeleteOptions: &metav1.DeleteOptions{GracePeriodSeconds: &zero},
+		})
+	}
+	gone := func(name string) {
+		t.Helper()
+		if _, err := c.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("pod %s after its eviction: %v, want NotFound", name, err)
+		}
+	}
+
+	// IfHealthyBudget (the default) protects even unready pods while the
+	// budget is short.
+	for _, name := range []string{"sick", "ready-0"} {
+		err := evict(name)
+		if !apierrors.IsTooManyRequests(err) {
+			t.Fatalf("evicting %s: %v, want 429", name, err)
+		}
+		if st := err.(apierrors.APIStatus).Status(); st.Details == nil || len(st.Details.Causes) != 1 ||
+			st.Details.Causes[0].Message != "The disruption budget web needs 4 healthy pods and has 3 currently" {
+			t.Errorf("evicting %s: details %+v", name, st.Details)
+		}
+	}
+
+	// Finished and pending pods never need the budget.
+	newPod("done", node)
+	setStatus("done", corev1.PodSucceeded, corev1.ConditionFalse)
+	newPod("waiting", "")
+	for _, name := range []string{"done", "waiting"} {
+		if err := evict(name); err != nil {
+			t.Errorf("evicting %s: %v", name, err)
+		}
+		gone(name)
+	}
+
+	// AlwaysAllow lets unready pods go.
+	always := policyv1.AlwaysAllow
+	editPDB := func(change func(*policyv1.PodDisruptionBudget)) {
+		t.Helper()
+		// The disruption controller writes the status meanwhile.
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			cur, err := c.PolicyV1().PodDisruptionBudgets(ns).Get(ctx, "web", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			change(cur)
+			_, err = c.PolicyV1().PodDisruptionBudgets(ns).Update(ctx, cur, metav1.UpdateOptions{})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	editPDB(func(p *policyv1.PodDisruptionBudget) { p.Spec.UnhealthyPodEvictionPolicy = &always })
+	disruptionWaitStatus(t, ctx, c, ns, "web", "budget with AlwaysAllow processed", func(st policyv1.PodDisruptionBudgetStatus) bool { return true })
+	if err := evict("sick"); err != nil {
+		t.Fatalf("evicting an unready pod under AlwaysAllow: %v", err)
+	}
+	gone("sick")
+	if err := evict("ready-0"); !apierrors.IsTooManyRequests(err) {
+		t.Errorf("evicting a ready pod under a short budget: %v, want 429", err)
+	}
+
+	// IfHealthyBudget lets an unready pod go once the budget is met
+	// without it, and spends nothing on it.
+	newPod("sick-2", node)
+	setStatus("sick-2", corev1.PodRunning, corev1.ConditionFalse)
+	three := intstr.FromInt32(3)
+	editPDB(func(p *policyv1.PodDisruptionBudget) {
+		p.Spec.UnhealthyPodEvictionPolicy, p.Spec.MinAvailable = nil, &three
+	})
+	disruptionWaitStatus(t, ctx, c, ns, "web", "budget met exactly", func(st policyv1.PodDisruptionBudgetStatus) bool {
+		return st.ExpectedPods == 4 && st.DesiredHealthy == 3 && st.CurrentHealthy == 3 && st.DisruptionsAllowed == 0
+	})
+	if err := evict("sick-2"); err != nil {
+		t.Fatalf("evicting an unready pod of a met budget: %v", err)
+	}
+	gone("sick-2")
+	after, err := c.PolicyV1().PodDisruptionBudgets(ns).Get(ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Status.DisruptionsAllowed != 0 || len(after.Status.DisruptedPods) != 0 {
+		t.Errorf("unready eviction spent the budget: status %+v", after.Status)
+	}
 }
