@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds bin/bosun and the API server benchmark, then runs it. Arguments go
-# to the benchmark, e.g.:
+# Builds bin/bosun and the API server and scheduler benchmarks, then runs
+# them. Arguments go to the API server benchmark, e.g.:
 #   bench/run.sh -scenarios coldstart,watch
 #   bench/run.sh -creates 2000 -list-pods 1000      # a quick smoke run
 # Each scenario starts its own `bosun server` process; the table at the end
@@ -23,5 +23,11 @@ echo
 build_bosun
 go build -o bin/bench-apiserver ./bench/apiserver
 bin/bench-apiserver -bin bin/bosun "$@"
+go build -o bin/bench-scheduler ./bench/scheduler
+bin/bench-scheduler -bin bin/bosun -shape basic
+bin/bench-scheduler -bin bin/bosun -shape anti-affinity
+bin/bench-scheduler -bin bin/bosun -shape spread
+bin/bench-scheduler -bin bin/bosun -shape deployment
+bin/bench-scheduler -bin bin/bosun -shape heartbeats
 echo
 echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
