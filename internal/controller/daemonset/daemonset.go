@@ -65,6 +65,7 @@ type Controller struct {
 	// may do both (a surge creates while finished pods are deleted).
 	creates *controller.Expectations
 	deletes *controller.Expectations
+	backoff *backoff
 }
 
 // New returns a DaemonSet controller sharing c's informers.
@@ -81,6 +82,7 @@ func New(c *controller.Context) *Controller {
 		log:      log.With("controller", "daemonset"),
 		creates:  controller.NewExpectations(c.Clock),
 		deletes:  controller.NewExpectations(c.Clock),
+		backoff:  newBackoff(),
 	}
 }
 
@@ -228,6 +230,7 @@ func (c *Controller) reconcile(ctx context.Context, key string) error {
 	if apierrors.IsNotFound(err) {
 		c.creates.Forget(key)
 		c.deletes.Forget(key)
+		c.backoff.forget(key)
 		return nil
 	}
 	if err != nil {
@@ -284,6 +287,12 @@ func (c *Controller) reconcile(ctx context.Context, key string) error {
 		s.maxUnavailable, s.maxSurge = rollingLimits(u.RollingUpdate, desired)
 	}
 
+	for _, n := range failedOn(nodes) {
+		c.backoff.failed(key, n, s.now)
+	}
+	var wait time.Duration
+	s.hold, wait = c.backoff.holding(key, s.now)
+
 	var manageErr error
 	if c.creates.Satisfied(key) && c.deletes.Satisfied(key) {
 		manageErr = c.manage(ctx, key, ds, hash, computePlan(nodes, s))
@@ -331,8 +340,11 @@ func (c *Controller) reconcile(ctx context.Context, key string) error {
 	if manageErr != nil {
 		return manageErr
 	}
-	if s.minReady > 0 && cnt.ready > cnt.available {
-		c.queue.AddAfter(key, s.minReady)
+	if d, ok := untilAvailable(nodes, s); ok && s.minReady > 0 && (wait == 0 || d < wait) {
+		wait = d
+	}
+	if wait > 0 {
+		c.queue.AddAfter(key, wait)
 	}
 	return nil
 }

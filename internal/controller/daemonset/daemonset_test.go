@@ -69,6 +69,7 @@ func dsTestController(t *testing.T, objs ...runtime.Object) (*Controller, *fake.
 		queue:      controller.NewQueue("daemonset-test"),
 		creates:    controller.NewExpectations(clk),
 		deletes:    controller.NewExpectations(clk),
+		backoff:    newBackoff(),
 	}
 	return c, client, rec
 }

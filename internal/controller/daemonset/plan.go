@@ -31,6 +31,9 @@ type settings struct {
 	maxSurge       int
 	minReady       time.Duration
 	now            time.Time
+	// hold names the nodes whose daemon pods failed recently: they get
+	// no new pod until their backoff ends.
+	hold map[string]bool
 }
 
 // plan is what one reconcile does: create a pod on each named node, and
@@ -81,7 +84,7 @@ func computePlan(nodes []nodePods, s settings) plan {
 			continue
 		}
 		if len(active) == 0 {
-			if !finished {
+			if !finished && !s.hold[n.name] {
 				p.create = append(p.create, n.name)
 			}
 			slots = append(slots, slot{node: n.name})
@@ -162,6 +165,40 @@ func rollingUpdate(slots []slot, s settings) (create []string, del []*corev1.Pod
 		create = append(create, candidates[i])
 	}
 	return create, nil
+}
+
+// untilAvailable returns how long until the first pod that is ready but
+// not yet available for minReady becomes available, if there is one.
+func untilAvailable(nodes []nodePods, s settings) (time.Duration, bool) {
+	var first time.Duration
+	found := false
+	for _, n := range nodes {
+		for _, p := range n.pods {
+			since, ready := controller.ReadySince(p)
+			if !ready || since.IsZero() || !controller.PodActive(p) || controller.PodAvailable(p, s.minReady, s.now) {
+				continue
+			}
+			if d := since.Add(s.minReady).Sub(s.now); !found || d < first {
+				first, found = d, true
+			}
+		}
+	}
+	return first, found
+}
+
+// failedOn returns the nodes with a failed or finished daemon pod not yet
+// being deleted.
+func failedOn(nodes []nodePods) []string {
+	var out []string
+	for _, n := range nodes {
+		for _, p := range n.pods {
+			if p.DeletionTimestamp == nil && (p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded) {
+				out = append(out, n.name)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // sortOldestFirst orders pods by creation, then name.

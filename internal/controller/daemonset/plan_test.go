@@ -115,6 +115,8 @@ func TestComputePlan(t *testing.T) {
 		{name: "surge: unavailable old pod replaced at once", s: surge, nodes: []nodePods{
 			on("a", dsPod("a1", "old", 0, "ready"), dsPod("a2", "new", 1, "pending")), on("b", dsPod("b1", "old", 0, "pending"))},
 			wantCreate: []string{"b"}},
+		{name: "node in failure backoff waits", s: settings{hash: "new", rolling: true, maxUnavailable: 1, now: now, hold: map[string]bool{"a": true}},
+			nodes: []nodePods{on("a"), on("b")}, wantCreate: []string{"b"}},
 		{name: "OnDelete leaves old pods", s: onDelete, nodes: []nodePods{on("a", dsPod("a1", "old", 0, "ready")), on("b")},
 			wantCreate: []string{"b"}},
 	}
@@ -174,5 +176,51 @@ func TestRollingLimits(t *testing.T) {
 				t.Errorf("rollingLimits = %d, %d; want %d, %d", u, s, tc.wantUnavail, tc.wantSurge)
 			}
 		})
+	}
+}
+
+func TestUntilAvailable(t *testing.T) {
+	s := settings{hash: "new", minReady: 90 * time.Minute, now: t0.Add(time.Hour)}
+	d, ok := untilAvailable([]nodePods{on("a", dsPod("a1", "new", 0, "ready")), on("b", dsPod("b1", "new", 0, "pending"))}, s)
+	if !ok || d != 30*time.Minute {
+		t.Errorf("untilAvailable = %v, %v; want 30m", d, ok)
+	}
+	s.minReady = time.Minute
+	if d, ok := untilAvailable([]nodePods{on("a", dsPod("a1", "new", 0, "ready"))}, s); ok {
+		t.Errorf("untilAvailable = %v for an available pod", d)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	b := newBackoff()
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	steps := []struct {
+		failAt    time.Duration // negative: no failure seen
+		checkAt   time.Duration
+		wantHeld  bool
+		wantUntil time.Duration
+	}{
+		{failAt: 0, checkAt: 0, wantHeld: true, wantUntil: time.Second},
+		{failAt: 500 * time.Millisecond, checkAt: 500 * time.Millisecond, wantHeld: true, wantUntil: 500 * time.Millisecond}, // same failure
+		{failAt: -1, checkAt: time.Second, wantHeld: false},
+		{failAt: 2 * time.Second, checkAt: 2 * time.Second, wantHeld: true, wantUntil: 2 * time.Second},
+		{failAt: 5 * time.Second, checkAt: 5 * time.Second, wantHeld: true, wantUntil: 4 * time.Second},
+		{failAt: 30 * time.Minute, checkAt: 30 * time.Minute, wantHeld: true, wantUntil: time.Second}, // quiet long enough: reset
+	}
+	for i, st := range steps {
+		if st.failAt >= 0 {
+			b.failed("ns/ds", "n1", at(st.failAt))
+		}
+		hold, wait := b.holding("ns/ds", at(st.checkAt))
+		if hold["n1"] != st.wantHeld || (st.wantHeld && wait != st.wantUntil) {
+			t.Errorf("step %d: held %v for %v, want %v for %v", i, hold["n1"], wait, st.wantHeld, st.wantUntil)
+		}
+		if other, _ := b.holding("ns/ds-2", at(st.checkAt)); len(other) != 0 {
+			t.Errorf("step %d: another DaemonSet held %v", i, other)
+		}
+	}
+	b.forget("ns/ds")
+	if hold, _ := b.holding("ns/ds", at(30*time.Minute)); len(hold) != 0 {
+		t.Errorf("held after forget: %v", hold)
 	}
 }
