@@ -21,6 +21,7 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	policylisters "k8s.io/client-go/listers/policy/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 
 	"github.com/bosun-sh/bosun/internal/controller"
@@ -30,10 +31,11 @@ const workers = 2
 
 // Controller reconciles PodDisruptionBudget status.
 type Controller struct {
-	ctx    *controller.Context
-	client kubernetes.Interface
-	clock  clock.Clock
-	log    *slog.Logger
+	ctx      *controller.Context
+	client   kubernetes.Interface
+	recorder record.EventRecorder
+	clock    clock.Clock
+	log      *slog.Logger
 
 	pdbLister policylisters.PodDisruptionBudgetLister
 	podLister corelisters.PodLister
@@ -47,7 +49,13 @@ func New(c *controller.Context) *Controller {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Controller{ctx: c, client: c.Client, clock: c.Clock, log: log.With("controller", "disruption")}
+	return &Controller{
+		ctx:      c,
+		client:   c.Client,
+		recorder: c.Recorder("controllermanager"),
+		clock:    c.Clock,
+		log:      log.With("controller", "disruption"),
+	}
 }
 
 // Run reconciles budgets until ctx ends.
@@ -168,7 +176,12 @@ func (c *Controller) reconcile(ctx context.Context, key string) error {
 		return err
 	}
 	if syncErr != nil {
+		c.recorder.Eventf(pdb, corev1.EventTypeWarning, "CalculateExpectedPodCountFailed", "Cannot count the pods this budget expects: %v", syncErr)
 		return syncErr
+	}
+	if b.unmanaged > 0 {
+		c.recorder.Eventf(pdb, corev1.EventTypeWarning, "UnmanagedPods",
+			"%d selected pods have no controller, so their number is not in expectedPods; an integer minAvailable counts them", b.unmanaged)
 	}
 	if !b.recheck.IsZero() {
 		c.queue.AddAfter(key, b.recheck.Sub(now))

@@ -41,6 +41,9 @@ type budget struct {
 	disrupted map[string]metav1.Time
 	// recheck is when the earliest kept entry expires, zero when none.
 	recheck time.Time
+	// unmanaged counts pods without a controller, which a scale-based
+	// budget cannot account for.
+	unmanaged int
 }
 
 // compute derives the budget of pdb from its matching pods at now.
@@ -48,10 +51,11 @@ func compute(pdb *policyv1.PodDisruptionBudget, pods []*corev1.Pod, scale scaleF
 	var b budget
 	switch spec := pdb.Spec; {
 	case spec.MaxUnavailable != nil:
-		expected, err := expectedScale(pods, scale)
+		expected, unmanaged, err := expectedScale(pods, scale)
 		if err != nil {
 			return b, err
 		}
+		b.unmanaged = unmanaged
 		maxUnavailable, err := intstr.GetScaledValueFromIntOrPercent(spec.MaxUnavailable, int(expected), true)
 		if err != nil {
 			return b, err
@@ -60,10 +64,11 @@ func compute(pdb *policyv1.PodDisruptionBudget, pods []*corev1.Pod, scale scaleF
 	case spec.MinAvailable != nil && spec.MinAvailable.Type == intstr.Int:
 		b.expected, b.desired = int32(len(pods)), spec.MinAvailable.IntVal
 	case spec.MinAvailable != nil:
-		expected, err := expectedScale(pods, scale)
+		expected, unmanaged, err := expectedScale(pods, scale)
 		if err != nil {
 			return b, err
 		}
+		b.unmanaged = unmanaged
 		minAvailable, err := intstr.GetScaledValueFromIntOrPercent(spec.MinAvailable, int(expected), true)
 		if err != nil {
 			return b, err
@@ -93,22 +98,25 @@ func (b budget) allowed() int32 {
 	return max(0, b.current-b.desired)
 }
 
-// expectedScale sums the replicas of the distinct controllers of pods.
-func expectedScale(pods []*corev1.Pod, scale scaleFunc) (int32, error) {
+// expectedScale sums the replicas of the distinct controllers of pods
+// and counts the pods that have none.
+func expectedScale(pods []*corev1.Pod, scale scaleFunc) (sum int32, unmanaged int, err error) {
 	seen := map[types.UID]bool{}
-	var sum int32
 	for _, p := range pods {
 		uid, n, ok, err := scale(p)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
-		if !ok || seen[uid] {
+		if !ok {
+			unmanaged++
 			continue
 		}
-		seen[uid] = true
-		sum += n
+		if !seen[uid] {
+			seen[uid] = true
+			sum += n
+		}
 	}
-	return sum, nil
+	return sum, unmanaged, nil
 }
 
 // keptDisruptions returns the entries of disrupted whose pod still

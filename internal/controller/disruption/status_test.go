@@ -91,6 +91,7 @@ func TestCompute(t *testing.T) {
 		expected, desired, current, allowed int32
 		kept                                []string
 		recheck                             time.Duration
+		unmanaged                           int
 		err                                 string
 	}{
 		{name: "minAvailable int counts pods", spec: minInt(2),
@@ -123,7 +124,7 @@ func TestCompute(t *testing.T) {
 			expected: 11, desired: 9, current: 4, allowed: 0},
 		{name: "pods without a controller add no scale", spec: maxInt(1),
 			pods:     []*corev1.Pod{pdbPod("a", "StatefulSet", "db", true), pdbPod("b", "StatefulSet", "db", true), pdbPod("c", "", "", true)},
-			expected: 2, desired: 1, current: 3, allowed: 2},
+			expected: 2, desired: 1, current: 3, allowed: 2, unmanaged: 1},
 		{name: "no pods allows nothing", spec: maxInt(1), expected: 0, desired: 0, current: 0, allowed: 0},
 		{name: "unknown controller fails", spec: maxInt(1),
 			pods: []*corev1.Pod{pdbPod("a", "Foo", "x", true)},
@@ -191,6 +192,9 @@ func TestCompute(t *testing.T) {
 				if _, ok := st.DisruptedPods[k]; !ok {
 					t.Errorf("disruptedPods = %v, want %v", st.DisruptedPods, tc.kept)
 				}
+			}
+			if b.unmanaged != tc.unmanaged {
+				t.Errorf("unmanaged = %d, want %d", b.unmanaged, tc.unmanaged)
 			}
 			var wantRecheck time.Time
 			if tc.recheck > 0 {
