@@ -304,7 +304,7 @@ func Plan(svc *corev1.Service, desired map[string]*Group, existing []*discoveryv
 			ch.Create = append(ch.Create, newSlice(svc, ref, wantLabels, placeholderType, nil))
 		} else if len(placeholder.slice.Endpoints) > 0 || len(placeholder.slice.Ports) > 0 || !equalLabels(placeholder.slice.Labels, wantLabels) {
 			s := placeholder.slice.DeepCopy()
-			s.Labels, s.Endpoints, s.Ports = wantLabels, nil, nil
+			s.Labels, s.Endpoints, s.Ports = copyLabels(wantLabels), nil, nil
 			ch.Update = append(ch.Update, s)
 		}
 	}
@@ -315,7 +315,7 @@ func Plan(svc *corev1.Service, desired map[string]*Group, existing []*discoveryv
 			ch.Delete = append(ch.Delete, w.slice)
 		case w.changed:
 			s := w.slice.DeepCopy()
-			s.Labels = wantLabels
+			s.Labels = copyLabels(wantLabels)
 			s.Endpoints = w.endpoints
 			ch.Update = append(ch.Update, s)
 		}
@@ -324,15 +324,11 @@ func Plan(svc *corev1.Service, desired map[string]*Group, existing []*discoveryv
 }
 
 func newSlice(svc *corev1.Service, ref *metav1.OwnerReference, lbls map[string]string, at discoveryv1.AddressType, ports []discoveryv1.EndpointPort) *discoveryv1.EndpointSlice {
-	l := make(map[string]string, len(lbls))
-	for k, v := range lbls {
-		l[k] = v
-	}
 	return &discoveryv1.EndpointSlice{
 		ObjectMeta: metav1.ObjectMeta{
 			GenerateName:    svc.Name + "-",
 			Namespace:       svc.Namespace,
-			Labels:          l,
+			Labels:          copyLabels(lbls),
 			OwnerReferences: []metav1.OwnerReference{*ref},
 		},
 		AddressType: at,
@@ -355,6 +351,15 @@ func sliceLabels(svc *corev1.Service) map[string]string {
 		delete(l, corev1.IsHeadlessService)
 	}
 	return l
+}
+
+// copyLabels gives each written slice a map of its own.
+func copyLabels(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }
 
 func equalLabels(a, b map[string]string) bool {
