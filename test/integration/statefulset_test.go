@@ -338,8 +338,26 @@ func TestStatefulSetOrderedLifecycle(t *testing.T) {
 		t.Errorf("claim of a scaled-away pod is retained by default: %v", err)
 	}
 
-	// Deleting the set removes its pods and none come back.
-	k.ok(t, "-n", ns, "delete", "sts", "web")
+	// A failed pod is replaced under the same name.
+	web0, err := c.CoreV1().Pods(ns).Get(ctx, "web-0", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	web0.Status.Phase = corev1.PodFailed
+	if _, err := c.CoreV1().Pods(ns).UpdateStatus(ctx, web0, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pollUntil(t, 60*time.Second, "failed web-0 replaced", func() (bool, error) {
+		p, err := c.CoreV1().Pods(ns).Get(ctx, "web-0", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		return stsCheck(p.UID != web0.UID && isReady(p), "web-0 uid %s phase %s", p.UID, p.Status.Phase)
+	})
+
+	// Deleting the set in the foreground removes its pods while the set
+	// carries a deletionTimestamp, and none come back.
+	k.ok(t, "-n", ns, "delete", "sts", "web", "--cascade=foreground", "--wait=false")
 	pollUntil(t, 60*time.Second, "pods gone with the set", func() (bool, error) {
 		pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
@@ -347,6 +365,13 @@ func TestStatefulSetOrderedLifecycle(t *testing.T) {
 		}
 		return stsCheck(len(pods.Items) == 0, "%d pods left", len(pods.Items))
 	})
+	pollUntil(t, 60*time.Second, "set gone", func() (bool, error) {
+		_, err := c.AppsV1().StatefulSets(ns).Get(ctx, "web", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	if pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{}); err != nil || len(pods.Items) != 0 {
+		t.Errorf("pods after the set was deleted: %v (err %v)", pods, err)
+	}
 }
 
 // With the Parallel policy every pod is created at once: none of them

@@ -223,13 +223,18 @@ func (c *Controller) reconcile(ctx context.Context, key string) error {
 		return err
 	}
 
+	if set.DeletionTimestamp != nil {
+		// The garbage collector is removing the pods: only report them.
+		status := computeStatus(set, pods, set.Status.CurrentRevision, set.Status.UpdateRevision, c.clock.Now())
+		return c.writeStatus(ctx, set, status)
+	}
 	revs, current, update, err := c.revisions(ctx, set, sel)
 	if err != nil {
 		return err
 	}
 
 	var manageErr error
-	if set.DeletionTimestamp == nil && c.exp.Satisfied(key) {
+	if c.exp.Satisfied(key) {
 		manageErr = c.manage(ctx, key, set, pods, current, update)
 	}
 	now := c.clock.Now()
