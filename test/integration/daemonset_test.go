@@ -272,6 +272,38 @@ func TestDaemonSetRollout(t *testing.T) {
 		t.Errorf("controller revisions: %q, want 2", revs)
 	}
 
+	// Deleted with orphans and created again, the DaemonSet adopts its
+	// pods and revisions instead of replacing them.
+	before := dsPlacement(t, ctx, s, ns, "agent", "registry.example/agent:1", nodes...)
+	k.ok(t, "-n", ns, "delete", "ds", "agent", "--cascade=orphan")
+	pollUntil(t, 30*time.Second, "pods orphaned", func() (bool, error) {
+		pods, err := activePods(ctx, s.Client, ns, map[string]string{"app": "agent"})
+		if err != nil || len(pods) != 3 {
+			return false, err
+		}
+		for _, p := range pods {
+			if metav1.GetControllerOf(&p) != nil {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	k.apply(t, dsManifest(ns, "agent", "registry.example/agent:1", "", ""))
+	dsStatus(t, k, ns, "agent", "3 3 3 3 3 0")
+	after := dsPlacement(t, ctx, s, ns, "agent", "registry.example/agent:1", nodes...)
+	for _, n := range nodes {
+		if before[n].UID != after[n].UID {
+			t.Errorf("pod on %s replaced (%s → %s), want adopted", n, before[n].Name, after[n].Name)
+		}
+		if ref := metav1.GetControllerOf(ptrTo(after[n])); ref == nil || ref.Kind != "DaemonSet" {
+			t.Errorf("pod %s controller %v", after[n].Name, ref)
+		}
+	}
+	out = k.ok(t, "-n", ns, "rollout", "history", "ds/agent")
+	if !regexp.MustCompile(`(?m)^2\s`).MatchString(out) || !regexp.MustCompile(`(?m)^3\s`).MatchString(out) {
+		t.Errorf("rollout history after adoption, want revisions 2 and 3:\n%s", out)
+	}
+
 	// With maxSurge the new pod starts beside the old one, which goes
 	// once the new one is available.
 	surge := "  updateStrategy:\n    type: RollingUpdate\n    rollingUpdate: {maxSurge: 1, maxUnavailable: 0}"

@@ -185,6 +185,7 @@ func (c *Controller) addPod(obj any) {
 	}
 	key, ok := ownerKey(pod)
 	if !ok {
+		c.enqueueMatching(pod)
 		return
 	}
 	if pod.DeletionTimestamp != nil {
@@ -201,11 +202,17 @@ func (c *Controller) updatePod(oldObj, newObj any) {
 	if !ok1 || !ok2 || old.ResourceVersion == pod.ResourceVersion {
 		return
 	}
+	if key, ok := ownerKey(old); ok {
+		c.queue.Add(key)
+	}
 	if key, ok := ownerKey(pod); ok {
 		if pod.DeletionTimestamp != nil && old.DeletionTimestamp == nil {
 			c.deletes.Deleted(key, pod.UID)
 		}
 		c.queue.Add(key)
+	}
+	if !labels.Equals(old.Labels, pod.Labels) || metav1.GetControllerOf(pod) == nil {
+		c.enqueueMatching(pod)
 	}
 }
 
@@ -244,6 +251,10 @@ func (c *Controller) reconcile(ctx context.Context, key string) error {
 		return nil // invalid selectors are refused by validation
 	}
 
+	cl := &claimer{c: c, ds: ds, sel: sel}
+	if err := cl.revisions(ctx); err != nil {
+		return err
+	}
 	revisions, err := history.Owned(c.revLister, ds, sel)
 	if err != nil {
 		return err
@@ -267,7 +278,11 @@ func (c *Controller) reconcile(ctx context.Context, key string) error {
 	}
 	hash := cur.Labels[history.HashLabel]
 
-	nodes, err := c.nodes(ds)
+	pods, err := cl.pods(ctx)
+	if err != nil {
+		return err
+	}
+	nodes, err := c.nodes(ds, pods)
 	if err != nil {
 		return err
 	}
@@ -376,22 +391,15 @@ func scaled(v *intstr.IntOrString, total, def int) int {
 	return n
 }
 
-// nodes returns every node with ds's pods on it, plus the pods whose node
+// nodes returns every node with ds's pods (from pods) on it, plus the pods whose node
 // is gone (under that node's name, neither to run nor to continue).
-func (c *Controller) nodes(ds *appsv1.DaemonSet) ([]nodePods, error) {
+func (c *Controller) nodes(ds *appsv1.DaemonSet, pods []*corev1.Pod) ([]nodePods, error) {
 	all, err := c.nodeLister.List(labels.Everything())
-	if err != nil {
-		return nil, err
-	}
-	pods, err := c.podLister.Pods(ds.Namespace).List(labels.Everything())
 	if err != nil {
 		return nil, err
 	}
 	byNode := map[string][]*corev1.Pod{}
 	for _, p := range pods {
-		if ref := metav1.GetControllerOf(p); ref == nil || ref.UID != ds.UID {
-			continue
-		}
 		n := targetNode(p)
 		byNode[n] = append(byNode[n], p)
 	}
