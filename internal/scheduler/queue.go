@@ -39,7 +39,8 @@ type queuedPod struct {
 	cycle    int64 // scheduling cycle of the last Pop
 	where    where
 	index    int
-	// spreading: parked with topology spread constraints.
+	// spreading: parked with topology spread constraints or required
+	// pod affinity, which a newly placed pod can satisfy.
 	spreading bool
 }
 
@@ -97,7 +98,7 @@ type queue struct {
 	all           map[string]*queuedPod
 	cycle         int64 // attempts started
 	moveCycle     int64 // cycle at the last MoveAll
-	// parkedSpreading counts parked pods with topology spread constraints.
+	// parkedSpreading counts parked pods that a placed pod may help.
 	parkedSpreading int
 	closed          bool
 }
@@ -240,7 +241,7 @@ func (q *queue) unschedulableAgain(e *queuedPod) {
 	e.where = inUnschedulable
 	e.parked = now
 	q.unschedulable[e.key] = e
-	e.spreading = len(e.pod.Spec.TopologySpreadConstraints) > 0
+	e.spreading = len(e.pod.Spec.TopologySpreadConstraints) > 0 || needsPartner(e.pod)
 	if e.spreading {
 		q.parkedSpreading++
 	}
@@ -277,9 +278,16 @@ func (q *queue) moveAll() {
 	}
 }
 
+// needsPartner reports whether the pod has required pod affinity.
+func needsPartner(p *corev1.Pod) bool {
+	a := p.Spec.Affinity
+	return a != nil && a.PodAffinity != nil && len(a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0
+}
+
 // moveSpreading is called when a pod lands on a node: that can lower
-// the skew of a topology spread constraint, so parked pods with such
-// constraints are tried again. Other parked pods stay put (a new pod only
+// the skew of a topology spread constraint or bring the partner a pod
+// with required pod affinity waits for, so such parked pods are tried
+// again. Other parked pods stay put (a new pod only
 // takes room), which keeps this cheap at high binding rates.
 func (q *queue) moveSpreading() {
 	q.mu.Lock()

@@ -146,16 +146,24 @@ func TestQueueMoveSpreading(t *testing.T) {
 	spread := testPod("spread", "", "", func(p *corev1.Pod) {
 		p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: "zone", WhenUnsatisfiable: corev1.DoNotSchedule}}
 	})
+	follower := testPod("follower", "", "", func(p *corev1.Pod) {
+		p.Spec.Affinity = &corev1.Affinity{PodAffinity: &corev1.PodAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{TopologyKey: "zone"}},
+		}}
+	})
 	q.add(spread)
+	q.add(follower)
 	q.add(testPod("plain", "", ""))
+	q.unschedulableAgain(q.pop())
 	q.unschedulableAgain(q.pop())
 	q.unschedulableAgain(q.pop())
 	clk.Step(time.Minute)
 	q.moveSpreading()
-	if a, _, u := q.lengths(); a != 1 || u != 1 || q.parkedSpreading != 0 {
-		t.Fatalf("active %d parked %d (spreading %d); want only the spreading pod moved", a, u, q.parkedSpreading)
+	if a, _, u := q.lengths(); a != 2 || u != 1 || q.parkedSpreading != 0 {
+		t.Fatalf("active %d parked %d (spreading %d); want the spreading and the following pod moved", a, u, q.parkedSpreading)
 	}
-	if got := popName(t, q); got != "spread" {
-		t.Errorf("moved %s; want spread", got)
+	got := map[string]bool{popName(t, q): true, popName(t, q): true}
+	if !got["spread"] || !got["follower"] {
+		t.Errorf("moved %v; want spread and follower", got)
 	}
 }

@@ -150,6 +150,11 @@ func (s *Scheduler) podAdded(obj any) {
 		return
 	}
 	if responsible(pod) && len(pod.Spec.SchedulingGates) == 0 {
+		// A preemptor seen again (after a restart, or by a new leader)
+		// keeps the room it freed.
+		if n := pod.Status.NominatedNodeName; n != "" && pod.DeletionTimestamp == nil {
+			s.cache.nominate(newPodInfo(pod), n)
+		}
 		s.queue.add(pod)
 	}
 }
