@@ -267,9 +267,10 @@ func (c *Controller) reconcile(ctx context.Context, key string) error {
 	if ds.Status.CollisionCount != nil {
 		collisions = *ds.Status.CollisionCount
 	}
+	before := collisions
 	cur, err := history.Ensure(ctx, c.client, ds, controllerKind, ds.Spec.Template.Labels, data, &collisions, revisions)
 	if err != nil {
-		if ds.Status.CollisionCount == nil || collisions != *ds.Status.CollisionCount {
+		if collisions != before {
 			st := ds.Status
 			st.CollisionCount = &collisions
 			err = errors.Join(err, c.writeStatus(ctx, ds, st))

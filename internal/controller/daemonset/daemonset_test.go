@@ -21,6 +21,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/bosun-sh/bosun/internal/controller"
+	"github.com/bosun-sh/bosun/internal/controller/history"
 )
 
 // dsTestController returns a controller over a fake clientset whose
@@ -172,5 +173,47 @@ func TestReconcileFailedCreate(t *testing.T) {
 	}
 	if !c.creates.Satisfied("ns/agent") {
 		t.Error("failed creates are still expected")
+	}
+}
+
+func TestReconcileHashCollision(t *testing.T) {
+	ds := testDaemonSet()
+	data, err := history.Data(&ds.Spec.Template)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var zero int32
+	squatter := &appsv1.ControllerRevision{
+		ObjectMeta: metav1.ObjectMeta{Name: "agent-" + history.Hash(data, &zero), Namespace: "ns"},
+		Data:       runtime.RawExtension{Raw: []byte(`{"other":true}`)},
+		Revision:   1,
+	}
+	c, client, _ := dsTestController(t, ds, node("n1", nil), squatter)
+	if err := c.reconcile(context.Background(), "ns/agent"); err == nil {
+		t.Fatal("reconcile succeeded over a revision name taken by other content")
+	}
+	got, err := client.AppsV1().DaemonSets("ns").Get(context.Background(), "agent", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.CollisionCount == nil || *got.Status.CollisionCount != 1 {
+		t.Fatalf("collisionCount = %v, want 1", got.Status.CollisionCount)
+	}
+	if pods, _ := client.CoreV1().Pods("ns").List(context.Background(), metav1.ListOptions{}); len(pods.Items) != 0 {
+		t.Errorf("%d pods created without a revision", len(pods.Items))
+	}
+
+	// With the count persisted the revision gets another name.
+	c, client, _ = dsTestController(t, got, node("n1", nil), squatter)
+	if err := c.reconcile(context.Background(), "ns/agent"); err != nil {
+		t.Fatal(err)
+	}
+	revs, _ := client.AppsV1().ControllerRevisions("ns").List(context.Background(), metav1.ListOptions{})
+	pods, _ := client.CoreV1().Pods("ns").List(context.Background(), metav1.ListOptions{})
+	if len(revs.Items) != 2 || len(pods.Items) != 1 {
+		t.Fatalf("%d revisions and %d pods, want 2 and 1", len(revs.Items), len(pods.Items))
+	}
+	if h := pods.Items[0].Labels["controller-revision-hash"]; h == "" || "agent-"+h == squatter.Name {
+		t.Errorf("pod hash %q, want the new revision's", h)
 	}
 }
