@@ -48,6 +48,11 @@ func (h *handler) evict(ctx context.Context, r *http.Request) (runtime.Object, e
 	if dryRun(r.URL.Query()) && len(opts.DryRun) == 0 {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
+	for _, d := range opts.DryRun {
+		if d != metav1.DryRunAll {
+			return nil, errBadRequest("dryRun may only be set to All, got %q", d)
+		}
+	}
 	ns, name := h.t.namespace, h.t.name
 	var pod *corev1.Pod
 	for attempt := 0; ; attempt++ {
@@ -56,6 +61,10 @@ func (h *handler) evict(ctx context.Context, r *http.Request) (runtime.Object, e
 			return nil, err
 		}
 		pod = obj.(*corev1.Pod)
+		// A pod the preconditions do not name spends no budget.
+		if err := checkPreconditions(h.rs, pod, opts.Preconditions); err != nil {
+			return nil, err
+		}
 		err = h.s.spendDisruption(ctx, pod, &opts)
 		if errors.Is(err, errBudgetChanged) && attempt < evictionRetries {
 			continue
@@ -86,11 +95,8 @@ func (s *Server) markDisruptionTarget(ctx context.Context, rs *resource, ns, nam
 	pre := opts.Preconditions
 	updated, err := s.updateObject(ctx, rs, ns, name, "status", false, func(cur runtime.Object) (runtime.Object, error) {
 		pod := cur.(*corev1.Pod)
-		if pre != nil && pre.UID != nil && *pre.UID != pod.UID {
-			return nil, errConflict(rs.gr(), name, fmt.Sprintf("Precondition failed: UID in precondition: %s, UID in object meta: %s", *pre.UID, pod.UID))
-		}
-		if pre != nil && pre.ResourceVersion != nil && *pre.ResourceVersion != pod.ResourceVersion {
-			return nil, errConflict(rs.gr(), name, fmt.Sprintf("Precondition failed: ResourceVersion in precondition: %s, ResourceVersion in object meta: %s", *pre.ResourceVersion, pod.ResourceVersion))
+		if err := checkPreconditions(rs, pod, pre); err != nil {
+			return nil, err
 		}
 		pod.ResourceVersion = ""
 		if pod.DeletionTimestamp != nil || podFinished(pod) || hasPodCondition(pod, corev1.DisruptionTarget) {
@@ -108,6 +114,19 @@ func (s *Server) markDisruptionTarget(ctx context.Context, rs *resource, ns, nam
 	if pre != nil && pre.ResourceVersion != nil {
 		rv := accessor(updated).GetResourceVersion()
 		pre.ResourceVersion = &rv
+	}
+	return nil
+}
+
+// checkPreconditions refuses a pod the delete options' preconditions do
+// not match, with the same answer the delete itself would give.
+func checkPreconditions(rs *resource, pod *corev1.Pod, pre *metav1.Preconditions) error {
+	switch {
+	case pre == nil:
+	case pre.UID != nil && *pre.UID != pod.UID:
+		return errConflict(rs.gr(), pod.Name, fmt.Sprintf("Precondition failed: UID in precondition: %s, UID in object meta: %s", *pre.UID, pod.UID))
+	case pre.ResourceVersion != nil && *pre.ResourceVersion != pod.ResourceVersion:
+		return errConflict(rs.gr(), pod.Name, fmt.Sprintf("Precondition failed: ResourceVersion in precondition: %s, ResourceVersion in object meta: %s", *pre.ResourceVersion, pod.ResourceVersion))
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
@@ -508,6 +509,16 @@ func TestDisruptionUnhealthyPods(t *testing.T) {
 			st.Details.Causes[0].Message != "The disruption budget web needs 4 healthy pods and has 3 currently" {
 			t.Errorf("evicting %s: details %+v", name, st.Details)
 		}
+	}
+
+	// Preconditions are checked before the budget.
+	wrong := types.UID("not-the-pod")
+	err := c.PolicyV1().Evictions(ns).Evict(ctx, &policyv1.Eviction{
+		ObjectMeta:    metav1.ObjectMeta{Name: "ready-1", Namespace: ns},
+		DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &wrong}},
+	})
+	if !apierrors.IsConflict(err) || !strings.Contains(err.Error(), "Precondition failed: UID in precondition: not-the-pod") {
+		t.Errorf("eviction with a wrong UID precondition: %v, want 409", err)
 	}
 
 	// Finished and pending pods never need the budget.
