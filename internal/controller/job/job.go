@@ -275,7 +275,11 @@ func (c *Controller) reconcile(ctx context.Context, key string) error {
 	status := j.Status.DeepCopy()
 	cnt := c.count(j, pods)
 	suspended := j.Spec.Suspend != nil && *j.Spec.Suspend
-	if status.StartTime == nil && !suspended {
+	switch {
+	case suspended:
+		// Resuming restarts the active deadline, as in Kubernetes.
+		status.StartTime = nil
+	case status.StartTime == nil:
 		t := metav1.NewTime(now)
 		status.StartTime = &t
 	}
