@@ -38,6 +38,20 @@ func resolvable(reasons []string) bool {
 	return true
 }
 
+// exceeds reports whether a request is more than the node offers in
+// all: even emptied, the node could not take the pod.
+func exceeds(req, alloc resources) bool {
+	if req.milliCPU > alloc.milliCPU || req.memory > alloc.memory || req.ephemeral > alloc.ephemeral {
+		return true
+	}
+	for name, v := range req.scalar {
+		if v > alloc.scalar[name] {
+			return true
+		}
+	}
+	return false
+}
+
 // preemption is the decision to delete victims so that a pod fits on node.
 type preemption struct {
 	node    string

@@ -332,7 +332,7 @@ func (s *Scheduler) findNode(pi *podInfo) (string, int, map[string]int) {
 			for _, x := range r {
 				reasons[x]++
 			}
-			if resolvable(r) {
+			if resolvable(r) && !exceeds(pi.requests, ni.allocatable) {
 				s.resolvable = append(s.resolvable, ni)
 			}
 			continue

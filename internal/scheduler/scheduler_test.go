@@ -68,7 +68,7 @@ func TestRunBindsAndReports(t *testing.T) {
 
 	want := []string{
 		"Normal Scheduled Successfully assigned default/small to a",
-		"Warning FailedScheduling 0/2 nodes are available: 1 Insufficient cpu, 1 node(s) had untolerated taint {dedicated: gpu}. preemption: 0/2 nodes are available: 1 No preemption victims found for incoming pod, 1 Preemption is not helpful for scheduling.",
+		"Warning FailedScheduling 0/2 nodes are available: 1 Insufficient cpu, 1 node(s) had untolerated taint {dedicated: gpu}. preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling.",
 	}
 	got := map[string]bool{}
 	timeout := time.After(30 * time.Second)
