@@ -130,17 +130,20 @@ func dsPlacement(t *testing.T, ctx context.Context, s *testserver.Server, ns, ap
 	return got
 }
 
-// dsStatus waits until kubectl reports the DaemonSet's status counts as
-// want (desired current ready updated available misscheduled).
-func dsStatus(t *testing.T, k *kubectl, ns, name, want string) {
+// dsStatus waits until the DaemonSet's status counts read want
+// ("desired current ready updated available misscheduled").
+func dsStatus(t *testing.T, ctx context.Context, s *testserver.Server, ns, name, want string) {
 	t.Helper()
-	var got string
 	pollUntil(t, 30*time.Second, fmt.Sprintf("ds/%s status %s", name, want), func() (bool, error) {
-		got = k.ok(t, "-n", ns, "get", "ds", name, "-o",
-			"jsonpath={.status.desiredNumberScheduled} {.status.currentNumberScheduled} {.status.numberReady} {.status.updatedNumberScheduled} {.status.numberAvailable} {.status.numberMisscheduled}")
-		if got != want {
-			nodes := k.ok(t, "get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name} {.spec.taints} {.metadata.labels}{"\n"}{end}`)
-			return false, fmt.Errorf("status %q; nodes:\n%s", got, nodes)
+		ds, err := s.Client.AppsV1().DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		st := ds.Status
+		got := fmt.Sprintf("%d %d %d %d %d %d", st.DesiredNumberScheduled, st.CurrentNumberScheduled, st.NumberReady,
+			st.UpdatedNumberScheduled, st.NumberAvailable, st.NumberMisscheduled)
+		if got != want || st.ObservedGeneration != ds.Generation {
+			return false, fmt.Errorf("status %q, observed generation %d of %d", got, st.ObservedGeneration, ds.Generation)
 		}
 		return true, nil
 	})
@@ -158,7 +161,7 @@ func TestDaemonSetPlacement(t *testing.T) {
 
 	k.apply(t, dsManifest(ns, "agent", "registry.example/agent:1", "", ""))
 	pods := dsPlacement(t, ctx, s, ns, "agent", "registry.example/agent:1", "dsp-0", "dsp-1", "dsp-2")
-	dsStatus(t, k, ns, "agent", "3 3 3 3 3 0")
+	dsStatus(t, ctx, s, ns, "agent", "3 3 3 3 3 0")
 	for _, p := range pods {
 		if p.Labels["controller-revision-hash"] == "" || p.Labels["pod-template-generation"] != "1" || !strings.HasPrefix(p.Name, "agent-") {
 			t.Errorf("pod %s labels %v", p.Name, p.Labels)
@@ -178,34 +181,34 @@ func TestDaemonSetPlacement(t *testing.T) {
 	k.ok(t, "taint", "node", "dsp-2", "dedicated=db:NoSchedule")
 	k.apply(t, dsManifest(ns, "probe", "registry.example/probe:1", "", ""))
 	dsPlacement(t, ctx, s, ns, "probe", "registry.example/probe:1", "dsp-0", "dsp-1")
-	dsStatus(t, k, ns, "probe", "2 2 2 2 2 0")
+	dsStatus(t, ctx, s, ns, "probe", "2 2 2 2 2 0")
 	dsPlacement(t, ctx, s, ns, "agent", "registry.example/agent:1", "dsp-0", "dsp-1", "dsp-2")
 	// The pod left on the tainted node counts as misscheduled.
-	dsStatus(t, k, ns, "agent", "2 2 2 2 2 1")
+	dsStatus(t, ctx, s, ns, "agent", "2 2 2 2 2 1")
 
 	// A nodeSelector limits the DaemonSet to matching nodes; a node whose
 	// label is removed loses its pod.
 	k.ok(t, "label", "node", "dsp-1", "disk=ssd")
 	k.apply(t, dsManifest(ns, "ssd", "registry.example/ssd:1", "", "      nodeSelector: {disk: ssd}"))
 	dsPlacement(t, ctx, s, ns, "ssd", "registry.example/ssd:1", "dsp-1")
-	dsStatus(t, k, ns, "ssd", "1 1 1 1 1 0")
+	dsStatus(t, ctx, s, ns, "ssd", "1 1 1 1 1 0")
 	k.ok(t, "label", "node", "dsp-0", "disk=ssd")
 	dsPlacement(t, ctx, s, ns, "ssd", "registry.example/ssd:1", "dsp-0", "dsp-1")
 	k.ok(t, "label", "node", "dsp-1", "disk-")
 	dsPlacement(t, ctx, s, ns, "ssd", "registry.example/ssd:1", "dsp-0")
-	dsStatus(t, k, ns, "ssd", "1 1 1 1 1 0")
+	dsStatus(t, ctx, s, ns, "ssd", "1 1 1 1 1 0")
 
 	// A fourth node joins: every DaemonSet it qualifies for starts there.
 	dsStartSim(t, ctx, s, "dsq-", 1)
 	dsPlacement(t, ctx, s, ns, "agent", "registry.example/agent:1", "dsp-0", "dsp-1", "dsp-2", "dsq-0")
 	dsPlacement(t, ctx, s, ns, "probe", "registry.example/probe:1", "dsp-0", "dsp-1", "dsq-0")
 	dsPlacement(t, ctx, s, ns, "ssd", "registry.example/ssd:1", "dsp-0")
-	dsStatus(t, k, ns, "agent", "3 3 3 3 3 1")
+	dsStatus(t, ctx, s, ns, "agent", "3 3 3 3 3 1")
 
 	// A NoExecute taint the pods do not tolerate ends them.
 	k.ok(t, "taint", "node", "dsq-0", "drain=now:NoExecute")
 	dsPlacement(t, ctx, s, ns, "agent", "registry.example/agent:1", "dsp-0", "dsp-1", "dsp-2")
-	dsStatus(t, k, ns, "agent", "2 2 2 2 2 1")
+	dsStatus(t, ctx, s, ns, "agent", "2 2 2 2 2 1")
 
 	// A failed pod is replaced.
 	victim := pods["dsp-0"]
@@ -238,7 +241,7 @@ func TestDaemonSetRollout(t *testing.T) {
 		t.Errorf("rollout status:\n%s", out)
 	}
 	dsPlacement(t, ctx, s, ns, "agent", "registry.example/agent:2", nodes...)
-	dsStatus(t, k, ns, "agent", "3 3 3 3 3 0")
+	dsStatus(t, ctx, s, ns, "agent", "3 3 3 3 3 0")
 	pollUntil(t, 10*time.Second, "SuccessfulDelete events", func() (bool, error) {
 		reasons := k.ok(t, "-n", ns, "get", "events", "--field-selector", "involvedObject.name=agent", "-o", "jsonpath={.items[*].reason}")
 		if !strings.Contains(reasons, "SuccessfulDelete") {
@@ -289,7 +292,7 @@ func TestDaemonSetRollout(t *testing.T) {
 		return true, nil
 	})
 	k.apply(t, dsManifest(ns, "agent", "registry.example/agent:1", "", ""))
-	dsStatus(t, k, ns, "agent", "3 3 3 3 3 0")
+	dsStatus(t, ctx, s, ns, "agent", "3 3 3 3 3 0")
 	after := dsPlacement(t, ctx, s, ns, "agent", "registry.example/agent:1", nodes...)
 	for _, n := range nodes {
 		if before[n].UID != after[n].UID {
@@ -313,5 +316,31 @@ func TestDaemonSetRollout(t *testing.T) {
 	k.apply(t, dsManifest(ns, "surge", "registry.example/surge:2", surge, ""))
 	k.ok(t, "-n", ns, "rollout", "status", "ds/surge", "--timeout=60s")
 	dsPlacement(t, ctx, s, ns, "surge", "registry.example/surge:2", nodes...)
-	dsStatus(t, k, ns, "surge", "3 3 3 3 3 0")
+	dsStatus(t, ctx, s, ns, "surge", "3 3 3 3 3 0")
+
+	// OnDelete: a new template reaches only pods the user deletes.
+	onDelete := "  updateStrategy: {type: OnDelete}"
+	k.apply(t, dsManifest(ns, "manual", "registry.example/manual:1", onDelete, ""))
+	old := dsPlacement(t, ctx, s, ns, "manual", "registry.example/manual:1", nodes...)
+	k.ok(t, "-n", ns, "set", "image", "ds/manual", "main=registry.example/manual:2")
+	dsStatus(t, ctx, s, ns, "manual", "3 3 3 0 3 0")
+	k.ok(t, "-n", ns, "delete", "pod", old["dsr-1"].Name, "--wait=false")
+	pollUntil(t, 30*time.Second, "deleted pod replaced with the new template", func() (bool, error) {
+		pods, err := activePods(ctx, s.Client, ns, map[string]string{"app": "manual"})
+		if err != nil {
+			return false, err
+		}
+		images := map[string]string{}
+		for _, p := range pods {
+			if simnode.Running(&p) {
+				images[p.Spec.NodeName] = p.Spec.Containers[0].Image
+			}
+		}
+		want := map[string]string{"dsr-0": "registry.example/manual:1", "dsr-1": "registry.example/manual:2", "dsr-2": "registry.example/manual:1"}
+		if len(pods) != 3 || fmt.Sprint(images) != fmt.Sprint(want) {
+			return false, fmt.Errorf("images %v", images)
+		}
+		return true, nil
+	})
+	dsStatus(t, ctx, s, ns, "manual", "3 3 3 1 3 0")
 }
