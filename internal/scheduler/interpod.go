@@ -3,6 +3,7 @@ package scheduler
 import (
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -139,7 +140,8 @@ func carriedTerms(p *corev1.Pod) []carriedTerm {
 			return
 		}
 		pt := newPodTerm(p, t)
-		out = append(out, carriedTerm{term: pt, kind: kind, weight: w, id: string(rune('a'+kind)) + itoa(int(w)) + "\x00" + pt.id})
+		id := strconv.Itoa(int(kind)) + "/" + strconv.Itoa(int(w)) + "\x00" + pt.id
+		out = append(out, carriedTerm{term: pt, kind: kind, weight: w, id: id})
 	}
 	if pa := a.PodAntiAffinity; pa != nil {
 		for i := range pa.RequiredDuringSchedulingIgnoredDuringExecution {
@@ -157,28 +159,6 @@ func carriedTerms(p *corev1.Pod) []carriedTerm {
 		}
 	}
 	return out
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	if neg {
-		i--
-		b[i] = '-'
-	}
-	return string(b[i:])
 }
 
 // domainCounts counts pods per value of one topology key.
