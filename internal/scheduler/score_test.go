@@ -86,3 +86,51 @@ func TestFindNodeSpreadsAndSamples(t *testing.T) {
 		}
 	}
 }
+
+// TestPickPodScores checks the normalization of the inter-pod and
+// ScheduleAnyway spread scores: negative preferences count, equal raw
+// scores change nothing, and a node without a spread key scores lowest.
+func TestPickPodScores(t *testing.T) {
+	cases := []struct {
+		name  string
+		cands []candidate
+		want  int
+	}{
+		{"attracted", []candidate{{interPod: 0}, {interPod: 50}}, 1},
+		{"repelled", []candidate{{interPod: -100}, {interPod: -10}, {interPod: -100}}, 1},
+		{"all equal", []candidate{{interPod: 7}, {interPod: 7}}, 0},
+		{"emptier domain", []candidate{{spread: 3, spreadOK: true}, {spread: 1, spreadOK: true}}, 1},
+		{"missing key", []candidate{{spreadOK: false}, {spread: 5, spreadOK: true}}, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := pick(tc.cands); got != tc.want {
+				t.Errorf("pick = %d; want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPreemptionCandidates(t *testing.T) {
+	alloc := resources{milliCPU: 2000, memory: 4 << 30, pods: 110}
+	cases := []struct {
+		name    string
+		reasons []string
+		req     resources
+		want    bool
+	}{
+		{"short of cpu", []string{"Insufficient cpu"}, resources{milliCPU: 1000}, true},
+		{"bigger than the node", []string{"Insufficient cpu"}, resources{milliCPU: 4000}, false},
+		{"anti-affinity", []string{reasonAntiAffinity}, resources{}, true},
+		{"taint", []string{"node(s) had untolerated taint {a: b}"}, resources{}, false},
+		{"pod affinity", []string{reasonPodAffinity}, resources{}, false},
+		{"missing spread label", []string{reasonSpreadMissingLabel}, resources{}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := resolvable(tc.reasons) && !exceeds(tc.req, alloc); got != tc.want {
+				t.Errorf("candidate = %v; want %v", got, tc.want)
+			}
+		})
+	}
+}
