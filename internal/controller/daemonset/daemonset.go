@@ -411,7 +411,7 @@ func (c *Controller) nodes(ds *appsv1.DaemonSet, pods []*corev1.Pod) ([]nodePods
 		delete(byNode, n.Name)
 	}
 	for name, ps := range byNode {
-		out = append(out, nodePods{name: name, pods: ps})
+		out = append(out, nodePods{name: name, gone: true, pods: ps})
 	}
 	return out, nil
 }

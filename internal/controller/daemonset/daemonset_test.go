@@ -217,3 +217,24 @@ func TestReconcileHashCollision(t *testing.T) {
 		t.Errorf("pod hash %q, want the new revision's", h)
 	}
 }
+
+func TestReconcileDeletesPodsOfGoneNodes(t *testing.T) {
+	ds := testDaemonSet()
+	gone := newPod(ds, "h", "2", "n9")
+	gone.Name, gone.UID = "agent-gone", "pod-uid"
+	gone.Spec.NodeName = "n9"
+	c, client, rec := dsTestController(t, ds, gone)
+	if err := c.reconcile(context.Background(), "ns/agent"); err != nil {
+		t.Fatal(err)
+	}
+	if pods, _ := client.CoreV1().Pods("ns").List(context.Background(), metav1.ListOptions{}); len(pods.Items) != 0 {
+		t.Errorf("pods left: %d", len(pods.Items))
+	}
+	if events := drainEvents(rec); len(events) != 1 || events[0] != "Normal SuccessfulDelete Deleted pod: agent-gone" {
+		t.Errorf("events = %q", events)
+	}
+	got, _ := client.AppsV1().DaemonSets("ns").Get(context.Background(), "agent", metav1.GetOptions{})
+	if st := got.Status; st.DesiredNumberScheduled != 0 || st.NumberMisscheduled != 0 {
+		t.Errorf("status = %+v", st)
+	}
+}

@@ -12,12 +12,13 @@ import (
 
 // nodePods is one node as a DaemonSet sees it: whether it should run the
 // daemon, whether a daemon pod may stay on it, and the DaemonSet's pods
-// there (any phase, terminating or not). A node that no longer exists has
-// both flags false.
+// there (any phase, terminating or not). A node that no longer exists is
+// gone, with both flags false.
 type nodePods struct {
 	name           string
 	shouldRun      bool
 	shouldContinue bool
+	gone           bool
 	pods           []*corev1.Pod
 }
 
@@ -223,6 +224,9 @@ type counts struct {
 func countNodes(nodes []nodePods, s settings) counts {
 	var c counts
 	for _, n := range nodes {
+		if n.gone {
+			continue // its pods are being deleted; it is no node of the status
+		}
 		var active []*corev1.Pod
 		for _, pod := range n.pods {
 			if controller.PodActive(pod) {

@@ -146,6 +146,7 @@ func TestCountNodes(t *testing.T) {
 		on("d"),
 		{name: "e", shouldContinue: true, pods: []*corev1.Pod{dsPod("e1", "new", 0, "ready")}},
 		{name: "f"},
+		{name: "gone", gone: true, pods: []*corev1.Pod{dsPod("g1", "new", 0, "ready")}},
 	}
 	got := countNodes(nodes, s)
 	want := counts{desired: 4, current: 3, misscheduled: 1, ready: 2, updated: 2, available: 2}
