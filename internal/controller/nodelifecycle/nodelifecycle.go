@@ -34,6 +34,9 @@ const LeaseNamespace = "kube-node-lease"
 const (
 	TaintUnreachable = "node.kubernetes.io/unreachable"
 	TaintNotReady    = "node.kubernetes.io/not-ready"
+	// TaintUnschedulable marks a cordoned node, so that only pods
+	// tolerating it (DaemonSets') are placed there.
+	TaintUnschedulable = "node.kubernetes.io/unschedulable"
 )
 
 // Options tune the controller.
@@ -212,13 +215,14 @@ func (c *Controller) reconcile(ctx context.Context, name string) (time.Duration,
 		c.log.Info("node stopped posting status", "node", name)
 		c.recorder.Eventf(node, corev1.EventTypeNormal, "NodeNotReady", "Node %s status is now: NodeNotReady", name)
 	}
-	if taints, changed := Taints(node.Spec.Taints, readyStatus(node), now); changed {
+	taintsBefore := node.Spec.Taints
+	if taints, changed := Taints(node.Spec.Taints, readyStatus(node), node.Spec.Unschedulable, now); changed {
 		n := node.DeepCopy()
 		n.Spec.Taints = taints
 		if node, err = c.client.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{}); err != nil {
 			return 0, fmt.Errorf("tainting node %s: %w", name, err)
 		}
-		if readyStatus(node) == corev1.ConditionTrue {
+		if readyStatus(node) == corev1.ConditionTrue && len(noExecute(n.Spec.Taints)) < len(noExecute(taintsBefore)) {
 			c.recorder.Eventf(node, corev1.EventTypeNormal, "NodeReady", "Node %s status is now: NodeReady", name)
 		}
 	}
@@ -424,25 +428,44 @@ func readyStatus(node *corev1.Node) corev1.ConditionStatus {
 }
 
 // Taints returns the node's taints with unreachable:NoExecute when Ready
-// is Unknown and not-ready:NoExecute when it is False, and neither when it
-// is True. Other taints are kept as they are.
-func Taints(taints []corev1.Taint, ready corev1.ConditionStatus, now time.Time) ([]corev1.Taint, bool) {
-	want := map[string]bool{TaintUnreachable: ready == corev1.ConditionUnknown, TaintNotReady: ready == corev1.ConditionFalse}
+// is Unknown, not-ready:NoExecute when it is False, and neither when it is
+// True; and unschedulable:NoSchedule while the node is cordoned. Other
+// taints are kept as they are.
+func Taints(taints []corev1.Taint, ready corev1.ConditionStatus, unschedulable bool, now time.Time) ([]corev1.Taint, bool) {
+	type owned struct {
+		key    string
+		effect corev1.TaintEffect
+	}
+	ours := []owned{
+		{TaintUnreachable, corev1.TaintEffectNoExecute},
+		{TaintNotReady, corev1.TaintEffectNoExecute},
+		{TaintUnschedulable, corev1.TaintEffectNoSchedule},
+	}
+	want := map[owned]bool{
+		ours[0]: ready == corev1.ConditionUnknown,
+		ours[1]: ready == corev1.ConditionFalse,
+		ours[2]: unschedulable,
+	}
 	out := make([]corev1.Taint, 0, len(taints)+1)
 	changed := false
 	for _, t := range taints {
-		if keep, ours := want[t.Key]; ours && t.Effect == corev1.TaintEffectNoExecute {
+		o := owned{t.Key, t.Effect}
+		if keep, mine := want[o]; mine {
 			if !keep {
 				changed = true
 				continue
 			}
-			want[t.Key] = false // present already
+			want[o] = false // present already
 		}
 		out = append(out, t)
 	}
-	for _, key := range []string{TaintUnreachable, TaintNotReady} {
-		if want[key] {
-			out = append(out, corev1.Taint{Key: key, Effect: corev1.TaintEffectNoExecute, TimeAdded: &metav1.Time{Time: now}})
+	for _, o := range ours {
+		if want[o] {
+			t := corev1.Taint{Key: o.key, Effect: o.effect}
+			if o.effect == corev1.TaintEffectNoExecute {
+				t.TimeAdded = &metav1.Time{Time: now}
+			}
+			out = append(out, t)
 			changed = true
 		}
 	}

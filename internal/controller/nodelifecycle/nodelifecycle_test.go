@@ -83,24 +83,30 @@ func TestTaints(t *testing.T) {
 	earlier := metav1.NewTime(t0.Add(-time.Minute))
 	unreachable := corev1.Taint{Key: TaintUnreachable, Effect: corev1.TaintEffectNoExecute, TimeAdded: &earlier}
 	notReady := corev1.Taint{Key: TaintNotReady, Effect: corev1.TaintEffectNoExecute, TimeAdded: &earlier}
+	unschedulable := corev1.Taint{Key: TaintUnschedulable, Effect: corev1.TaintEffectNoSchedule}
 	other := corev1.Taint{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule}
 	cases := []struct {
 		name    string
 		taints  []corev1.Taint
 		ready   corev1.ConditionStatus
+		cordon  bool
 		want    []string
 		changed bool
 	}{
-		{"healthy stays clean", []corev1.Taint{other}, corev1.ConditionTrue, []string{"dedicated"}, false},
-		{"unknown adds unreachable", []corev1.Taint{other}, corev1.ConditionUnknown, []string{"dedicated", TaintUnreachable}, true},
-		{"false adds not-ready", nil, corev1.ConditionFalse, []string{TaintNotReady}, true},
-		{"unknown already tainted", []corev1.Taint{unreachable}, corev1.ConditionUnknown, []string{TaintUnreachable}, false},
-		{"false replaces unreachable", []corev1.Taint{unreachable}, corev1.ConditionFalse, []string{TaintNotReady}, true},
-		{"recovery removes both", []corev1.Taint{unreachable, other, notReady}, corev1.ConditionTrue, []string{"dedicated"}, true},
+		{"healthy stays clean", []corev1.Taint{other}, corev1.ConditionTrue, false, []string{"dedicated"}, false},
+		{"unknown adds unreachable", []corev1.Taint{other}, corev1.ConditionUnknown, false, []string{"dedicated", TaintUnreachable}, true},
+		{"false adds not-ready", nil, corev1.ConditionFalse, false, []string{TaintNotReady}, true},
+		{"unknown already tainted", []corev1.Taint{unreachable}, corev1.ConditionUnknown, false, []string{TaintUnreachable}, false},
+		{"false replaces unreachable", []corev1.Taint{unreachable}, corev1.ConditionFalse, false, []string{TaintNotReady}, true},
+		{"recovery removes both", []corev1.Taint{unreachable, other, notReady}, corev1.ConditionTrue, false, []string{"dedicated"}, true},
+		{"cordon adds unschedulable", []corev1.Taint{other}, corev1.ConditionTrue, true, []string{"dedicated", TaintUnschedulable}, true},
+		{"cordoned already tainted", []corev1.Taint{unschedulable}, corev1.ConditionTrue, true, []string{TaintUnschedulable}, false},
+		{"uncordon removes it", []corev1.Taint{unschedulable, other}, corev1.ConditionTrue, false, []string{"dedicated"}, true},
+		{"a NoExecute taint with that key is not ours", []corev1.Taint{{Key: TaintUnschedulable, Effect: corev1.TaintEffectNoExecute}}, corev1.ConditionTrue, false, []string{TaintUnschedulable}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, changed := Taints(tc.taints, tc.ready, now)
+			got, changed := Taints(tc.taints, tc.ready, tc.cordon, now)
 			var keys []string
 			for _, g := range got {
 				keys = append(keys, g.Key)
