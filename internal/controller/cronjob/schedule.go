@@ -109,7 +109,7 @@ func (f field) parseItem(item string) (uint64, bool, error) {
 	step := 1
 	if hasStep {
 		n, err := strconv.Atoi(stepText)
-		if err != nil || n <= 0 || strings.HasPrefix(stepText, "+") {
+		if err != nil || n <= 0 {
 			return 0, false, fmt.Errorf("invalid step %q in %s field", stepText, f.name)
 		}
 		step = n
@@ -171,13 +171,15 @@ const searchYears = 5
 // Next returns the first time after t that the schedule matches, in t's
 // location, or the zero time when there is none within five years.
 //
-// Wall-clock times skipped by a daylight-saving jump do not run; a
-// repeated wall-clock hour runs in its first occurrence only when the
-// schedule names that hour, as the search steps whole wall-clock hours.
+// Wall-clock times skipped when clocks go forward do not run; times in
+// an hour repeated when clocks go back run in both occurrences, as with
+// the cron library Kubernetes uses.
 func (s *Schedule) Next(t time.Time) time.Time {
 	loc := t.Location()
-	// Start at the next whole minute of the wall clock.
-	t = time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute()+1, 0, 0, loc)
+	// Start at the next whole minute of the wall clock, counted in
+	// absolute time: a wall-clock step could land in the first of two
+	// repeated hours, before t.
+	t = t.Add(time.Minute - time.Duration(t.Second())*time.Second - time.Duration(t.Nanosecond()))
 	limit := t.Year() + searchYears
 	// Each step moves forward by at least a minute of absolute time;
 	// the bound is a guard against a zone table that would make it not.
@@ -194,14 +196,16 @@ func (s *Schedule) Next(t time.Time) time.Time {
 		case s.hour&(1<<uint(t.Hour())) == 0:
 			next = time.Date(t.Year(), t.Month(), t.Day(), t.Hour()+1, 0, 0, 0, loc)
 		case s.minute&(1<<uint(t.Minute())) == 0:
-			next = time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute()+1, 0, 0, loc)
+			// Minutes step in absolute time, so that a wall-clock hour
+			// repeated when clocks go back is walked through twice.
+			next = t.Add(time.Minute)
 		default:
 			return t
 		}
 		if !next.After(t) {
 			// A zone transition mapped the wall-clock step backwards;
 			// move on by absolute time instead.
-			next = t.Add(time.Minute).Truncate(time.Minute)
+			next = t.Add(time.Minute)
 		}
 		t = next
 	}

@@ -50,8 +50,13 @@ func TestScheduleNext(t *testing.T) {
 			[]string{"2026-03-08T07:00:00Z", "2026-03-08T08:00:00Z"}}, // 03:00 EDT, 04:00 EDT
 		{"daily in a zone", "0 9 * * *", inNY("2026-03-07T15:00:00Z"), []string{"2026-03-08T13:00:00Z", "2026-03-09T13:00:00Z"}},
 		// 1 November 2026: 02:00 EDT falls back to 01:00 EST.
-		{"fall back runs the repeated hour once", "30 1 * * *", inNY("2026-11-01T04:00:00Z"),
-			[]string{"2026-11-01T05:30:00Z", "2026-11-02T06:30:00Z"}},
+		{"fall back runs the repeated hour twice", "30 1 * * *", inNY("2026-11-01T04:00:00Z"),
+			[]string{"2026-11-01T05:30:00Z", "2026-11-01T06:30:00Z", "2026-11-02T06:30:00Z"}},
+		{"fall back half-hourly", "*/30 * * * *", inNY("2026-11-01T05:10:00Z"), // 01:10 EDT
+			[]string{"2026-11-01T05:30:00Z", "2026-11-01T06:00:00Z", "2026-11-01T06:30:00Z", "2026-11-01T07:00:00Z"}},
+		{"fall back daily at two", "0 2 * * *", inNY("2026-11-01T04:00:00Z"),
+			[]string{"2026-11-01T07:00:00Z", "2026-11-02T07:00:00Z"}},
+		{"plus sign in a step", "*/+20 * * * *", utc("2026-03-01T10:01:00Z"), []string{"2026-03-01T10:20:00Z"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
