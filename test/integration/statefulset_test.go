@@ -421,3 +421,101 @@ func TestStatefulSetParallel(t *testing.T) {
 	}
 	waitPods(t, ctx, c, ns2, map[string]string{"app": "web"}, 2)
 }
+
+// OnDelete replaces pods only when the user deletes them; claims follow
+// the retention policy; old revisions beyond the history limit go; an
+// orphan pod with a member's name and labels is adopted.
+func TestStatefulSetOnDeleteAndRetention(t *testing.T) {
+	s, k := startKubectl(t, testserver.Options{Controllers: true})
+	ctx := testContext(t)
+	c := s.Client
+	stsStartNodes(t, ctx, s)
+	ns := newNamespace(t, s)
+
+	manifest := strings.Replace(stsManifest(ns, "Parallel", 2), "  serviceName: web\n", `  serviceName: web
+  revisionHistoryLimit: 0
+  updateStrategy: {type: OnDelete}
+  persistentVolumeClaimRetentionPolicy: {whenDeleted: Delete, whenScaled: Delete}
+`, 1)
+	k.apply(t, manifest)
+	set := stsWaitSettled(t, ctx, c, ns, 2, 2, true)
+	pvc, err := c.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "data-web-0", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref := metav1.GetControllerOf(pvc); ref == nil || ref.UID != set.UID {
+		t.Errorf("claim owners %v, want the set", pvc.OwnerReferences)
+	}
+
+	k.ok(t, "-n", ns, "set", "image", "sts/web", "c=busybox:2")
+	set = stsWaitSettled(t, ctx, c, ns, 2, 0, false)
+	if set.Status.CurrentRevision == set.Status.UpdateRevision || set.Status.CurrentReplicas != 2 {
+		t.Errorf("status after a template change with OnDelete: %+v", set.Status)
+	}
+	if imgs := stsImages(t, ctx, c, ns); imgs["web-0"] != "busybox:1" || imgs["web-1"] != "busybox:1" {
+		t.Errorf("OnDelete replaced pods by itself: %v", imgs)
+	}
+	// --wait=false: a simulated node ends the pod at once and web-1 is
+	// back under the same name before kubectl starts watching for the
+	// deletion, which it would then never see.
+	k.ok(t, "-n", ns, "delete", "pod", "web-1", "--wait=false")
+	stsWantImages(t, ctx, c, ns, map[string]string{"web-0": "busybox:1", "web-1": "busybox:2"})
+	stsWaitSettled(t, ctx, c, ns, 2, 1, false)
+	k.ok(t, "-n", ns, "delete", "pod", "web-0", "--wait=false")
+	stsWantImages(t, ctx, c, ns, map[string]string{"web-0": "busybox:2", "web-1": "busybox:2"})
+	stsWaitSettled(t, ctx, c, ns, 2, 2, true)
+
+	// With a history limit of 0 only revisions in use are kept: the
+	// first goes once no pod uses it; a third template keeps the second,
+	// whose pods are still running.
+	stsRevisions := func(want int) {
+		t.Helper()
+		pollUntil(t, 30*time.Second, fmt.Sprintf("%d revisions", want), func() (bool, error) {
+			revs, err := c.AppsV1().ControllerRevisions(ns).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return false, err
+			}
+			return stsCheck(len(revs.Items) == want, "%d revisions", len(revs.Items))
+		})
+	}
+	stsRevisions(1)
+	k.ok(t, "-n", ns, "set", "image", "sts/web", "c=busybox:3")
+	stsWaitSettled(t, ctx, c, ns, 2, 0, false)
+	stsRevisions(2)
+
+	// Scaling down deletes the scaled-away pod's claim with it.
+	k.ok(t, "-n", ns, "scale", "sts/web", "--replicas=1")
+	stsWaitSettled(t, ctx, c, ns, 1, 0, false)
+	pollUntil(t, 60*time.Second, "claim of web-1 deleted", func() (bool, error) {
+		_, err := c.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "data-web-1", metav1.GetOptions{})
+		return stsCheck(apierrors.IsNotFound(err), "claim: %v", err)
+	})
+
+	// An orphan named like a member is adopted, then removed as surplus.
+	orphan := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-1", Labels: map[string]string{"app": "web"}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox:1"}}},
+	}
+	created, err := c.CoreV1().Pods(ns).Create(ctx, orphan, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pollUntil(t, 60*time.Second, "orphan adopted and removed", func() (bool, error) {
+		p, err := c.CoreV1().Pods(ns).Get(ctx, "web-1", metav1.GetOptions{})
+		return stsCheck(apierrors.IsNotFound(err) || (err == nil && p.UID != created.UID), "orphan: %v", err)
+	})
+
+	// Deleting the set deletes the claims it owns.
+	k.ok(t, "-n", ns, "delete", "sts", "web")
+	pollUntil(t, 60*time.Second, "claims and pods gone with the set", func() (bool, error) {
+		claims, err := c.CoreV1().PersistentVolumeClaims(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		return stsCheck(len(claims.Items) == 0 && len(pods.Items) == 0, "%d claims, %d pods", len(claims.Items), len(pods.Items))
+	})
+}

@@ -511,9 +511,9 @@ func (c *Controller) deletePodFor(ctx context.Context, set *appsv1.StatefulSet, 
 	return nil
 }
 
-// releaseClaimsToPod makes a scaled-away pod the owner of its claims when
-// the retention policy deletes claims on scale-down, so that the garbage
-// collector removes them after the pod.
+// releaseClaimsToPod makes a scaled-away pod the only owner of its claims
+// when the retention policy deletes claims on scale-down, so that the
+// garbage collector removes them after the pod.
 func (c *Controller) releaseClaimsToPod(ctx context.Context, set *appsv1.StatefulSet, pod *corev1.Pod, ord int) error {
 	pol := set.Spec.PersistentVolumeClaimRetentionPolicy
 	if pol == nil || pol.WhenScaled != appsv1.DeletePersistentVolumeClaimRetentionPolicyType {
@@ -528,17 +528,24 @@ func (c *Controller) releaseClaimsToPod(ctx context.Context, set *appsv1.Statefu
 		if err != nil {
 			return err
 		}
-		owned := false
+		// The set lets go: an object goes only once all its owners have.
+		refs := []metav1.OwnerReference{{APIVersion: "v1", Kind: "Pod", Name: pod.Name, UID: pod.UID}}
+		hasPod, hasSet := false, false
 		for _, r := range cur.OwnerReferences {
-			owned = owned || r.UID == pod.UID
+			switch r.UID {
+			case pod.UID:
+				hasPod = true
+			case set.UID:
+				hasSet = true
+			default:
+				refs = append(refs, r)
+			}
 		}
-		if owned {
+		if hasPod && !hasSet {
 			continue
 		}
 		next := cur.DeepCopy()
-		next.OwnerReferences = append(next.OwnerReferences, metav1.OwnerReference{
-			APIVersion: "v1", Kind: "Pod", Name: pod.Name, UID: pod.UID,
-		})
+		next.OwnerReferences = refs
 		if _, err := c.client.CoreV1().PersistentVolumeClaims(set.Namespace).Update(ctx, next, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("handing claim %s/%s to pod %s: %w", set.Namespace, name, pod.Name, err)
 		}
