@@ -99,15 +99,22 @@ func TestParseScheduleInvalid(t *testing.T) {
 }
 
 func FuzzParseSchedule(f *testing.F) {
-	for _, s := range []string{"* * * * *", "*/5 1-3 1,15 jan-jun mon", "0 0 30 2 *", "@weekly", "5/7 */3 ? * SUN-sat", "0 0 13 * 5"} {
-		f.Add(s, int64(1767225600))
+	// Zones with odd offsets and daylight-saving rules.
+	var zones []*time.Location
+	for _, name := range []string{"UTC", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu", "Europe/Dublin", "America/Sao_Paulo"} {
+		if loc, err := time.LoadLocation(name); err == nil {
+			zones = append(zones, loc)
+		}
 	}
-	f.Fuzz(func(t *testing.T, spec string, unix int64) {
+	for i, s := range []string{"* * * * *", "*/5 1-3 1,15 jan-jun mon", "0 0 30 2 *", "@weekly", "5/7 */3 ? * SUN-sat", "0 0 13 * 5", "30 2 * * *"} {
+		f.Add(s, int64(1767225600), uint8(i))
+	}
+	f.Fuzz(func(t *testing.T, spec string, unix int64, zone uint8) {
 		s, err := ParseSchedule(spec)
 		if err != nil {
 			return
 		}
-		from := time.Unix(unix%(1<<34), 0).UTC()
+		from := time.Unix(unix%(1<<34), 0).In(zones[int(zone)%len(zones)])
 		for range 3 {
 			next := s.Next(from)
 			if next.IsZero() {
