@@ -248,6 +248,31 @@ func TestJob(t *testing.T) {
 		}
 	})
 
+	t.Run("restarts count with OnFailure", func(t *testing.T) {
+		t.Parallel()
+		ns := newNamespace(t, s)
+		j := jobSpec("flaky", "100ms", "2")
+		j.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyOnFailure
+		j.Spec.BackoffLimit = ptrTo(int32(2))
+		if _, err := s.Client.BatchV1().Jobs(ns).Create(ctx, j, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		got := waitJob(t, ctx, s, ns, "flaky", 30*time.Second, "job failed by restarts", func(j *batchv1.Job) bool {
+			return jobCondition(j, batchv1.JobFailed) != nil
+		})
+		if c := jobCondition(got, batchv1.JobFailed); c.Reason != "BackoffLimitExceeded" {
+			t.Errorf("Failed condition %+v", c)
+		}
+		// One pod, restarted in place until the limit; it is then deleted.
+		if got.Status.Failed != 0 || got.Status.Active != 0 {
+			t.Errorf("status %+v", got.Status)
+		}
+		pollUntil(t, 20*time.Second, "pod deleted", func() (bool, error) {
+			pods := jobPods(t, ctx, s, ns, "flaky")
+			return jobPoll(len(pods) == 0, "%d pods left", len(pods))
+		})
+	})
+
 	t.Run("active deadline", func(t *testing.T) {
 		t.Parallel()
 		ns := newNamespace(t, s)
