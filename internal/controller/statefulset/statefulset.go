@@ -405,6 +405,9 @@ func (c *Controller) manage(ctx context.Context, key string, set *appsv1.Statefu
 			if err != nil {
 				c.exp.Created(key)
 			}
+			if apierrors.IsAlreadyExists(err) {
+				return nil // the cache lags, or another owner holds the name
+			}
 			return err
 		})
 	}
@@ -418,6 +421,9 @@ func (c *Controller) manage(ctx context.Context, key string, set *appsv1.Statefu
 			err := c.deletePodFor(ctx, set, a)
 			if err != nil {
 				c.exp.Deleted(key, a.pod.UID)
+			}
+			if apierrors.IsNotFound(err) {
+				return nil
 			}
 			return err
 		})
@@ -444,10 +450,7 @@ func (c *Controller) createPod(ctx context.Context, set *appsv1.StatefulSet, tem
 	pod := newPod(set, template, a.ordinal, a.revision)
 	_, err := c.client.CoreV1().Pods(set.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {
-		if apierrors.IsAlreadyExists(err) {
-			return nil // the cache lags; the informer will bring it
-		}
-		if ctx.Err() == nil {
+		if !apierrors.IsAlreadyExists(err) && ctx.Err() == nil {
 			c.recorder.Eventf(set, corev1.EventTypeWarning, "FailedCreate", "create Pod %s in StatefulSet %s failed error: %v", pod.Name, set.Name, err)
 		}
 		return fmt.Errorf("creating pod %s/%s: %w", set.Namespace, pod.Name, err)
@@ -498,11 +501,8 @@ func (c *Controller) deletePodFor(ctx context.Context, set *appsv1.StatefulSet, 
 	}
 	uid := p.UID
 	err := c.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
 	if err != nil {
-		if ctx.Err() == nil {
+		if !apierrors.IsNotFound(err) && ctx.Err() == nil {
 			c.recorder.Eventf(set, corev1.EventTypeWarning, "FailedDelete", "delete Pod %s in StatefulSet %s failed error: %v", p.Name, set.Name, err)
 		}
 		return fmt.Errorf("deleting pod %s/%s: %w", p.Namespace, p.Name, err)
