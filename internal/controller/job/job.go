@@ -68,7 +68,7 @@ type Controller struct {
 	exp       *controller.Expectations
 
 	mu sync.Mutex
-	// uncounted holds pods whose finalizer this controller removed after
+	// counted holds pods whose finalizer this controller removed after
 	// counting them, until the informer shows the removal: a lagging
 	// cache must not count them twice.
 	counted map[types.UID]bool
