@@ -129,6 +129,7 @@ func newSimNodesCommand(stderr io.Writer) *cobra.Command {
 	f.IntVar(&cfg.Pods, "pods", cfg.Pods, "pod capacity of each node")
 	f.StringVar(&cfg.NamePrefix, "name-prefix", cfg.NamePrefix, "node names are this prefix and an index")
 	f.DurationVar(&cfg.Heartbeat, "heartbeat", cfg.Heartbeat, "how often each node renews its lease")
+	f.IntVar(&cfg.Zones, "zones", cfg.Zones, "spread the nodes round-robin over this many zones (label topology.kubernetes.io/zone=zone-N); 0 for none")
 	_ = cmd.MarkFlagRequired("kubeconfig")
 	_ = cmd.MarkFlagRequired("count")
 	return cmd
