@@ -409,7 +409,7 @@ func (c *Controller) manage(ctx context.Context, key string, set *appsv1.Statefu
 				return nil // the cache lags, or another owner holds the name
 			}
 			return err
-		})
+		}, func(action) { c.exp.Created(key) })
 	}
 	if len(deletes) > 0 {
 		uids := make([]types.UID, len(deletes))
@@ -426,21 +426,34 @@ func (c *Controller) manage(ctx context.Context, key string, set *appsv1.Statefu
 				return nil
 			}
 			return err
-		})
+		}, func(a action) { c.exp.Deleted(key, a.pod.UID) })
 	}
 	return nil
 }
 
-// each runs f for every action concurrently; the actions of one pass are
-// independent of each other.
-func (c *Controller) each(actions []action, f func(action) error) error {
-	errs := make([]error, len(actions))
-	var wg sync.WaitGroup
-	for i, a := range actions {
-		wg.Go(func() { errs[i] = f(a) })
+// each runs f for the actions of one pass, which are independent of each
+// other, concurrently in slow-start batches: after a batch with an error
+// the rest are skipped (and skip is called for each) so that a refused
+// template costs a few requests, not one per ordinal.
+func (c *Controller) each(actions []action, f func(action) error, skip func(action)) error {
+	done := 0
+	for _, size := range controller.SlowStartBatches(len(actions)) {
+		batch := actions[done : done+size]
+		done += size
+		errs := make([]error, len(batch))
+		var wg sync.WaitGroup
+		for i, a := range batch {
+			wg.Go(func() { errs[i] = f(a) })
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			for _, a := range actions[done:] {
+				skip(a)
+			}
+			return err
+		}
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return nil
 }
 
 func (c *Controller) createPod(ctx context.Context, set *appsv1.StatefulSet, template *corev1.PodTemplateSpec, a action) error {

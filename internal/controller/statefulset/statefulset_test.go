@@ -104,9 +104,10 @@ func TestReconcileCreatesFirstPod(t *testing.T) {
 }
 
 // A refused pod creation is reported as a FailedCreate event on the set
-// and retried.
+// and retried; with the Parallel policy the slow start stops after the
+// first refusal.
 func TestReconcileFailedCreate(t *testing.T) {
-	set := stsSet(2, func(s *appsv1.StatefulSet) {
+	set := stsSet(5, parallel, func(s *appsv1.StatefulSet) {
 		s.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}
 		s.Spec.Template.Labels = map[string]string{"app": "web"}
 	})
@@ -124,6 +125,15 @@ func TestReconcileFailedCreate(t *testing.T) {
 	}
 	if !c.exp.Satisfied("ns/web") {
 		t.Error("a failed create is still expected")
+	}
+	creates := 0
+	for _, a := range client.Actions() {
+		if a.GetVerb() == "create" && a.GetResource().Resource == "pods" {
+			creates++
+		}
+	}
+	if creates != 1 {
+		t.Errorf("%d pod creations tried, want 1", creates)
 	}
 }
 
