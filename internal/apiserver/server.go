@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -181,6 +182,14 @@ func (s *Server) Handler(clientCAs *x509.CertPool) http.Handler {
 	if s.cfg.OpenAPI != nil {
 		mux.Handle("/openapi/", s.cfg.OpenAPI)
 	}
+	// Go's profiler, as kube-apiserver's --profiling serves it, for
+	// authenticated clients only: `kubectl get --raw
+	// /debug/pprof/profile?seconds=30 > cpu.prof`.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return s.authenticate(clientCAs, mux)
 }
 
