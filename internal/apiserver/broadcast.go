@@ -37,6 +37,9 @@ type sharedEvent struct {
 	encOnce sync.Once
 	enc     []byte // served JSON of obj
 	encErr  error
+	pbOnce  sync.Once
+	pb      []byte // served protobuf of obj, for protobuf watchers
+	pbErr   error
 }
 
 // objects decodes the event's objects once.
@@ -73,6 +76,23 @@ func (e *sharedEvent) servedJSON(rs *resource) ([]byte, error) {
 		}
 	})
 	return e.enc, e.encErr
+}
+
+// servedProtobuf encodes the event's object in served form, as protobuf,
+// once.
+func (e *sharedEvent) servedProtobuf(rs *resource) ([]byte, error) {
+	obj, _, err := e.objects(rs)
+	if err != nil || obj == nil {
+		return nil, err
+	}
+	e.pbOnce.Do(func() {
+		var served runtime.Object
+		served, e.pbErr = rs.toServed(obj)
+		if e.pbErr == nil {
+			e.pb, e.pbErr = encode(mediaProtobuf, served)
+		}
+	})
+	return e.pb, e.pbErr
 }
 
 // subscriber is one watcher of a broadcaster.

@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
@@ -36,6 +37,10 @@ type watcher struct {
 	vers  string
 	incl  string
 	sent  int
+	// proto frames events as Kubernetes' protobuf watch stream: each a
+	// 4-byte big-endian length and a metav1.WatchEvent whose object is the
+	// protobuf encoding of the object.
+	proto bool
 }
 
 func (h *handler) watch(w http.ResponseWriter, r *http.Request) {
@@ -54,8 +59,9 @@ func (h *handler) watch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f, ok := negotiate(r, map[string]bool{"Table": true, "PartialObjectMetadata": true})
-	if !ok || f.media == mediaProtobuf && !acceptsJSON(r) {
-		writeStatus(w, r, newStatus(http.StatusNotAcceptable, metav1.StatusReasonNotAcceptable, "watch is served as application/json").s)
+	proto := ok && f.media == mediaProtobuf && f.as == ""
+	if !ok || f.media == mediaProtobuf && !proto && !acceptsJSON(r) {
+		writeStatus(w, r, newStatus(http.StatusNotAcceptable, metav1.StatusReasonNotAcceptable, "tables and metadata are watched as application/json").s)
 		return
 	}
 	sendInitial := q.Get("sendInitialEvents") == "true"
@@ -130,9 +136,13 @@ func (h *handler) watch(w http.ResponseWriter, r *http.Request) {
 		direct, werr = h.s.store.Watch(ctx, prefix, start)
 	}
 
-	ww := &watcher{h: h, w: w, sel: sel, as: f.as, vers: f.vers, incl: q.Get("includeObject")}
+	ww := &watcher{h: h, w: w, sel: sel, as: f.as, vers: f.vers, incl: q.Get("includeObject"), proto: proto}
 	ww.flush, _ = w.(http.Flusher)
-	w.Header().Set("Content-Type", mediaJSON)
+	if proto {
+		w.Header().Set("Content-Type", mediaProtobuf+";stream=watch")
+	} else {
+		w.Header().Set("Content-Type", mediaJSON)
+	}
 	w.Header().Set("Cache-Control", "no-cache, private")
 	w.WriteHeader(http.StatusOK)
 	for _, kv := range initial {
@@ -253,6 +263,13 @@ func (ww *watcher) handle(e *sharedEvent, bookmarks bool) bool {
 // carries its JSON encoding, made once for all watchers.
 func (ww *watcher) send(t watch.EventType, stored runtime.Object, e *sharedEvent) bool {
 	if ww.as == "" && e != nil {
+		if ww.proto {
+			data, err := e.servedProtobuf(ww.h.rs)
+			if err != nil {
+				return ww.sendError(err)
+			}
+			return ww.writeRaw(t, data)
+		}
 		data, err := e.servedJSON(ww.h.rs)
 		if err != nil {
 			return ww.sendError(err)
@@ -274,15 +291,33 @@ func (ww *watcher) send(t watch.EventType, stored runtime.Object, e *sharedEvent
 }
 
 func (ww *watcher) write(t watch.EventType, obj runtime.Object) bool {
-	data, err := fastJSON.Marshal(obj)
+	media := mediaJSON
+	if ww.proto {
+		media = mediaProtobuf
+	}
+	data, err := encode(media, obj)
 	if err != nil {
 		return false
 	}
 	return ww.writeRaw(t, data)
 }
 
-// writeRaw writes {"type":T,"object":DATA} and a newline.
+// writeRaw writes one event whose object is already encoded: as JSON,
+// {"type":T,"object":DATA} and a newline; as protobuf, a length-prefixed
+// WatchEvent.
 func (ww *watcher) writeRaw(t watch.EventType, data []byte) bool {
+	if ww.proto {
+		ev := metav1.WatchEvent{Type: string(t), Object: runtime.RawExtension{Raw: data}}
+		buf := make([]byte, 4+ev.Size())
+		n, err := ev.MarshalTo(buf[4:])
+		if err != nil {
+			return false
+		}
+		binary.BigEndian.PutUint32(buf, uint32(n))
+		ww.sent++
+		_, err = ww.w.Write(buf[:4+n])
+		return err == nil
+	}
 	buf := make([]byte, 0, len(data)+32)
 	buf = append(buf, `{"type":"`...)
 	buf = append(buf, t...)

@@ -1198,13 +1198,17 @@ func TestProtobufClient(t *testing.T) {
 	cfg.ContentType = runtime.ContentTypeProtobuf
 	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
 	var mu sync.Mutex
-	responseTypes := map[string]int{}
+	responseTypes, watchTypes := map[string]int{}, map[string]int{}
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
 			resp, err := rt.RoundTrip(req)
-			if err == nil && req.URL.Query().Get("watch") != "true" {
+			if err == nil {
 				mu.Lock()
-				responseTypes[resp.Header.Get("Content-Type")]++
+				if req.URL.Query().Get("watch") == "true" {
+					watchTypes[resp.Header.Get("Content-Type")]++
+				} else {
+					responseTypes[resp.Header.Get("Content-Type")]++
+				}
 				mu.Unlock()
 			}
 			return resp, err
@@ -1256,6 +1260,13 @@ func TestProtobufClient(t *testing.T) {
 			t.Fatalf("watch: %v", err)
 		}
 		defer w.Stop()
+		upd.Data["more"] = "y"
+		if _, err := c.Update(ctx, upd, metav1.UpdateOptions{}); err != nil {
+			t.Fatalf("update: %v", err)
+		}
+		if ev := expectEvent(t, w, watch.Modified, "proto"); ev.Object.(*corev1.ConfigMap).Data["more"] != "y" || string(ev.Object.(*corev1.ConfigMap).BinaryData["bin"]) != "\x00\x01\x02\xff" {
+			t.Errorf("MODIFIED event object %+v", ev.Object)
+		}
 		if err := c.Delete(ctx, "proto", metav1.DeleteOptions{}); err != nil {
 			t.Fatalf("delete: %v", err)
 		}
@@ -1308,5 +1319,8 @@ func TestProtobufClient(t *testing.T) {
 		if ct != runtime.ContentTypeProtobuf {
 			t.Errorf("%d responses as %q, want all protobuf", n, ct)
 		}
+	}
+	if len(watchTypes) != 1 || watchTypes[runtime.ContentTypeProtobuf+";stream=watch"] == 0 {
+		t.Errorf("watch responses %v, want all %s;stream=watch", watchTypes, runtime.ContentTypeProtobuf)
 	}
 }

@@ -383,14 +383,15 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// expiredScanner counts `"reason":"Expired"` in a watch stream.
+// expiredScanner counts 410 Expired errors in a watch stream, JSON or
+// protobuf, by the message every such Status carries.
 type expiredScanner struct {
 	io.ReadCloser
 	tail  []byte
 	found *atomic.Int64
 }
 
-var expiredMarker = []byte(`"reason":"Expired"`)
+var expiredMarker = []byte("too old resource version")
 
 func (e *expiredScanner) Read(p []byte) (int, error) {
 	n, err := e.ReadCloser.Read(p)
