@@ -2,9 +2,7 @@ package integration
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"regexp"
 	"sort"
 	"strings"
@@ -13,7 +11,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/bosun-sh/bosun/internal/simnode"
 	"github.com/bosun-sh/bosun/internal/testserver"
@@ -23,47 +20,7 @@ import (
 // ends and waits until they are Ready.
 func dsStartSim(t *testing.T, ctx context.Context, s *testserver.Server, prefix string, count int) {
 	t.Helper()
-	client, err := kubernetes.NewForConfig(s.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := simnode.Defaults()
-	cfg.Count, cfg.NamePrefix, cfg.Heartbeat = count, prefix, time.Second
-	cfg.Log = slog.New(slog.DiscardHandler)
-	sim, err := simnode.New(client, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	simCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- sim.Run(simCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("sim-nodes: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("sim-nodes did not stop within 30s")
-		}
-	})
-	pollUntil(t, 30*time.Second, "simulated nodes ready", func() (bool, error) {
-		for i := range count {
-			n, err := s.Client.CoreV1().Nodes().Get(ctx, simnode.NodeName(prefix, i), metav1.GetOptions{})
-			if err != nil {
-				return false, nil
-			}
-			ready := false
-			for _, c := range n.Status.Conditions {
-				ready = ready || c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue
-			}
-			if !ready {
-				return false, nil
-			}
-		}
-		return true, nil
-	})
+	runSimNodes(t, ctx, s.Client, simConfig(prefix, count))
 }
 
 // dsManifest is a DaemonSet app=name running image, with extra spec

@@ -2,9 +2,7 @@ package integration
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"regexp"
 	"strings"
 	"sync"
@@ -23,7 +21,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 
-	"github.com/bosun-sh/bosun/internal/simnode"
 	"github.com/bosun-sh/bosun/internal/testserver"
 )
 
@@ -31,43 +28,7 @@ import (
 // ends.
 func disruptionSim(t *testing.T, ctx context.Context, client kubernetes.Interface, prefix string, n int) []string {
 	t.Helper()
-	cfg := simnode.Defaults()
-	cfg.Count, cfg.NamePrefix, cfg.Heartbeat = n, prefix, time.Second
-	cfg.Log = slog.New(slog.DiscardHandler)
-	sim, err := simnode.New(client, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	simCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- sim.Run(simCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("sim nodes: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("sim nodes did not stop within 30s")
-		}
-	})
-	var names []string
-	for i := range n {
-		names = append(names, fmt.Sprintf("%s%d", prefix, i))
-	}
-	pollUntil(t, 30*time.Second, "sim nodes Ready", func() (bool, error) {
-		for _, name := range names {
-			node, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
-			if err != nil {
-				return false, err
-			}
-			if nodeReady(node) != corev1.ConditionTrue {
-				return false, nil
-			}
-		}
-		return true, nil
-	})
+	names, _ := runSimNodes(t, ctx, client, simConfig(prefix, n))
 	return names
 }
 

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -22,40 +21,15 @@ import (
 
 	"github.com/bosun-sh/bosun/internal/controller"
 	"github.com/bosun-sh/bosun/internal/controller/podgc"
-	"github.com/bosun-sh/bosun/internal/simnode"
 	"github.com/bosun-sh/bosun/internal/testserver"
 )
 
 // epStartSim runs simulated nodes until the returned stop is called.
 func epStartSim(t *testing.T, ctx context.Context, client kubernetes.Interface, prefix string) (stop func()) {
 	t.Helper()
-	cfg := simnode.Defaults()
-	cfg.Count, cfg.NamePrefix, cfg.Heartbeat = 1, prefix, 500*time.Millisecond
-	cfg.Log = slog.New(slog.DiscardHandler)
-	sim, err := simnode.New(client, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	simCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- sim.Run(simCtx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("sim-nodes: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatal("sim-nodes did not stop within 30s")
-		}
-	}
-	t.Cleanup(stop)
+	cfg := simConfig(prefix, 1)
+	cfg.Heartbeat = 500 * time.Millisecond
+	_, stop = runSimNodes(t, ctx, client, cfg)
 	return stop
 }
 

@@ -2,9 +2,7 @@ package integration
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -15,7 +13,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/bosun-sh/bosun/internal/simnode"
 	"github.com/bosun-sh/bosun/internal/testserver"
@@ -24,31 +21,7 @@ import (
 // jobSim runs two simulated nodes for the test's lifetime.
 func jobSim(t *testing.T, s *testserver.Server, prefix string) {
 	t.Helper()
-	client, err := kubernetes.NewForConfig(s.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := simnode.Defaults()
-	cfg.Count, cfg.NamePrefix, cfg.Heartbeat = 2, prefix, time.Second
-	cfg.Log = slog.New(slog.DiscardHandler)
-	sim, err := simnode.New(client, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sim.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("sim-nodes: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("sim-nodes did not stop within 30s")
-		}
-	})
+	runSimNodes(t, context.Background(), s.Client, simConfig(prefix, 2))
 }
 
 // jobSpec is a job whose pods run on simulated nodes; exitAfter "" runs

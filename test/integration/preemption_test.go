@@ -2,9 +2,7 @@ package integration
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -14,9 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
-	"github.com/bosun-sh/bosun/internal/simnode"
 	"github.com/bosun-sh/bosun/internal/testserver"
 )
 
@@ -24,47 +20,9 @@ import (
 // the rest of the test.
 func preemptSim(t *testing.T, ctx context.Context, s *testserver.Server, prefix string, count int) {
 	t.Helper()
-	client, err := kubernetes.NewForConfig(s.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := simnode.Defaults()
-	cfg.Count, cfg.NamePrefix, cfg.Heartbeat = count, prefix, time.Second
+	cfg := simConfig(prefix, count)
 	cfg.CPU = resource.MustParse("2")
-	cfg.Log = slog.New(slog.DiscardHandler)
-	sim, err := simnode.New(client, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	simCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- sim.Run(simCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("sim-nodes: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("sim-nodes did not stop within 30s")
-		}
-	})
-	pollUntil(t, 30*time.Second, "simulated nodes Ready", func() (bool, error) {
-		nodes, err := s.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return false, err
-		}
-		ready := 0
-		for _, n := range nodes.Items {
-			for _, c := range n.Status.Conditions {
-				if strings.HasPrefix(n.Name, prefix) && c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
-					ready++
-				}
-			}
-		}
-		return ready == count, nil
-	})
+	runSimNodes(t, ctx, s.Client, cfg)
 }
 
 // preemptPod is a pod requesting cpu, in class (may be empty).

@@ -2,9 +2,7 @@ package integration
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"regexp"
 	"strings"
 	"sync"
@@ -18,7 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/bosun-sh/bosun/internal/simnode"
 	"github.com/bosun-sh/bosun/internal/testserver"
 )
 
@@ -60,40 +57,9 @@ spec:
 // for them to be schedulable.
 func stsStartNodes(t *testing.T, ctx context.Context, s *testserver.Server) {
 	t.Helper()
-	client, err := kubernetes.NewForConfig(s.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := simnode.Defaults()
-	cfg.Count, cfg.NamePrefix, cfg.Heartbeat = 2, "sts-", 500*time.Millisecond
-	cfg.Log = slog.New(slog.DiscardHandler)
-	sim, err := simnode.New(client, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	simCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- sim.Run(simCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("sim-nodes: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("sim-nodes did not stop within 30s")
-		}
-	})
-	pollUntil(t, 30*time.Second, "nodes Ready and untainted", func() (bool, error) {
-		for _, n := range []string{"sts-0", "sts-1"} {
-			node, err := s.Client.CoreV1().Nodes().Get(ctx, n, metav1.GetOptions{})
-			if err != nil || nodeReady(node) != corev1.ConditionTrue || len(node.Spec.Taints) > 0 {
-				return false, err
-			}
-		}
-		return true, nil
-	})
+	cfg := simConfig("sts-", 2)
+	cfg.Heartbeat = 500 * time.Millisecond
+	runSimNodes(t, ctx, s.Client, cfg)
 }
 
 // stsPodLog records, in watch order, what happened to the pods of a

@@ -2,17 +2,13 @@ package integration
 
 import (
 	"context"
-	"errors"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
-	"github.com/bosun-sh/bosun/internal/simnode"
 	"github.com/bosun-sh/bosun/internal/testserver"
 )
 
@@ -20,32 +16,9 @@ import (
 // ends.
 func storyStartSim(t *testing.T, ctx context.Context, s *testserver.Server, prefix string, count int, cpu string) {
 	t.Helper()
-	client, err := kubernetes.NewForConfig(s.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := simnode.Defaults()
-	cfg.Count, cfg.NamePrefix, cfg.Heartbeat = count, prefix, time.Second
+	cfg := simConfig(prefix, count)
 	cfg.CPU = resource.MustParse(cpu)
-	cfg.Log = slog.New(slog.DiscardHandler)
-	sim, err := simnode.New(client, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	simCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- sim.Run(simCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("sim-nodes: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("sim-nodes did not stop within 30s")
-		}
-	})
+	runSimNodes(t, ctx, s.Client, cfg)
 }
 
 const storyDeployment = `apiVersion: apps/v1

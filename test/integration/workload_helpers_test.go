@@ -2,9 +2,12 @@ package integration
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/bosun-sh/bosun/internal/simnode"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -150,4 +153,57 @@ func scaleReplicaSet(t *testing.T, ctx context.Context, c kubernetes.Interface, 
 	}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// simConfig is count simulated nodes named prefix0… that renew their
+// leases every second.
+func simConfig(prefix string, count int) simnode.Config {
+	cfg := simnode.Defaults()
+	cfg.Count, cfg.NamePrefix, cfg.Heartbeat = count, prefix, time.Second
+	return cfg
+}
+
+// runSimNodes runs the simulated nodes of cfg until the test ends or stop
+// is called, and waits until they are all Ready and untainted, so that
+// the scheduler takes them. It returns their names.
+func runSimNodes(t *testing.T, ctx context.Context, client kubernetes.Interface, cfg simnode.Config) (names []string, stop func()) {
+	t.Helper()
+	cfg.Log = slog.New(slog.DiscardHandler)
+	sim, err := simnode.New(client, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	simCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- sim.Run(simCtx) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("sim-nodes: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("sim-nodes did not stop within 30s")
+		}
+	}
+	t.Cleanup(stop)
+	for i := range cfg.Count {
+		names = append(names, simnode.NodeName(cfg.NamePrefix, i))
+	}
+	pollUntil(t, 30*time.Second, "simulated nodes Ready and untainted", func() (bool, error) {
+		for _, name := range names {
+			node, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+			if err != nil || nodeReady(node) != corev1.ConditionTrue || len(node.Spec.Taints) > 0 {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	return names, stop
 }
