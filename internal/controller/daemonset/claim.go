@@ -10,38 +10,35 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/bosun-sh/bosun/internal/controller"
 )
 
-// claimer adopts orphans for one DaemonSet in one reconcile. It checks
-// once against the server that the DaemonSet is still the one the cache
-// holds before taking anything for it, as a DaemonSet deleted with
-// orphans and recreated under the same name must not take them twice.
+// claimer adopts orphans — pods and ControllerRevisions — for one
+// DaemonSet in one reconcile.
 type claimer struct {
-	c     *Controller
-	ds    *appsv1.DaemonSet
-	sel   labels.Selector
-	live  bool
-	check bool
+	c   *Controller
+	ds  *appsv1.DaemonSet
+	sel labels.Selector
+	pc  controller.Claim
 }
 
-func (cl *claimer) canAdopt(ctx context.Context) (bool, error) {
-	if cl.ds.DeletionTimestamp != nil {
-		return false, nil
-	}
-	if !cl.check {
-		live, err := cl.c.client.AppsV1().DaemonSets(cl.ds.Namespace).Get(ctx, cl.ds.Name, metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		cl.live, cl.check = live.UID == cl.ds.UID && live.DeletionTimestamp == nil, true
-	}
-	return cl.live, nil
-}
-
-func (cl *claimer) ownerRef() metav1.OwnerReference {
-	return *metav1.NewControllerRef(cl.ds, controllerKind)
+func newClaimer(c *Controller, ds *appsv1.DaemonSet, sel labels.Selector) *claimer {
+	return &claimer{c: c, ds: ds, sel: sel, pc: controller.Claim{
+		Client:    c.client,
+		Owner:     ds,
+		Kind:      controllerKind,
+		Matches:   func(p *corev1.Pod) bool { return sel.Matches(labels.Set(p.Labels)) },
+		Adoptable: controller.PodActive,
+		Live: func(ctx context.Context) (types.UID, bool, error) {
+			live, err := c.client.AppsV1().DaemonSets(ds.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
+			if err != nil {
+				return "", false, err
+			}
+			return live.UID, live.DeletionTimestamp != nil, nil
+		},
+	}}
 }
 
 // revisions adopts the orphaned ControllerRevisions the selector matches
@@ -57,12 +54,12 @@ func (cl *claimer) revisions(ctx context.Context) error {
 		if metav1.GetControllerOf(r) != nil || r.DeletionTimestamp != nil {
 			continue
 		}
-		ok, err := cl.canAdopt(ctx)
+		ok, err := cl.pc.MayAdopt(ctx)
 		if err != nil || !ok {
 			return err
 		}
 		up := r.DeepCopy()
-		up.OwnerReferences = append(up.OwnerReferences, cl.ownerRef())
+		up.OwnerReferences = append(up.OwnerReferences, *metav1.NewControllerRef(cl.ds, controllerKind))
 		if _, err := cl.c.client.AppsV1().ControllerRevisions(up.Namespace).Update(ctx, up, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("adopting controller revision %s: %w", r.Name, err))
 		}
@@ -78,72 +75,25 @@ func (cl *claimer) pods(ctx context.Context) ([]*corev1.Pod, error) {
 	if err != nil {
 		return nil, err
 	}
-	var owned []*corev1.Pod
-	var errs []error
-	for _, pod := range all {
-		ref := metav1.GetControllerOf(pod)
-		matches := cl.sel.Matches(labels.Set(pod.Labels))
-		switch {
-		case ref != nil && ref.UID == cl.ds.UID && matches:
-			owned = append(owned, pod)
-		case ref != nil && ref.UID == cl.ds.UID:
-			if pod.DeletionTimestamp == nil {
-				errs = append(errs, cl.release(ctx, pod))
-			}
-		case ref == nil && matches && controller.PodActive(pod):
-			ok, err := cl.canAdopt(ctx)
-			if err != nil {
-				return nil, err
-			}
-			if !ok {
-				continue
-			}
-			p := pod.DeepCopy()
-			p.OwnerReferences = append(p.OwnerReferences, cl.ownerRef())
-			out, err := cl.c.client.CoreV1().Pods(p.Namespace).Update(ctx, p, metav1.UpdateOptions{})
-			if err != nil {
-				errs = append(errs, fmt.Errorf("adopting pod %s: %w", pod.Name, err))
-				continue
-			}
-			owned = append(owned, out)
-		}
-	}
-	return owned, errors.Join(errs...)
+	return cl.pc.Pods(ctx, all)
 }
 
-func (cl *claimer) release(ctx context.Context, pod *corev1.Pod) error {
-	p := pod.DeepCopy()
-	var keep []metav1.OwnerReference
-	for _, r := range p.OwnerReferences {
-		if r.UID != cl.ds.UID {
-			keep = append(keep, r)
-		}
-	}
-	p.OwnerReferences = keep
-	_, err := cl.c.client.CoreV1().Pods(p.Namespace).Update(ctx, p, metav1.UpdateOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("releasing pod %s: %w", pod.Name, err)
-	}
-	return nil
-}
-
-// enqueueMatching queues every DaemonSet whose selector matches an orphan
-// pod, so that one of them adopts it.
-func (c *Controller) enqueueMatching(pod *corev1.Pod) {
-	if metav1.GetControllerOf(pod) != nil {
-		return
-	}
+// adopters returns the keys of the DaemonSets whose selector matches an
+// orphan pod, so that one of them adopts it.
+func (c *Controller) adopters(pod *corev1.Pod) []string {
 	all, err := c.dsLister.DaemonSets(pod.Namespace).List(labels.Everything())
 	if err != nil {
-		return
+		return nil
 	}
+	var keys []string
 	for _, ds := range all {
 		sel, err := metav1.LabelSelectorAsSelector(ds.Spec.Selector)
 		if err != nil || sel.Empty() {
 			continue
 		}
 		if sel.Matches(labels.Set(pod.Labels)) {
-			c.queue.Add(pod.Namespace + "/" + ds.Name)
+			keys = append(keys, pod.Namespace+"/"+ds.Name)
 		}
 	}
+	return keys
 }

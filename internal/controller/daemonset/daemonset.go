@@ -98,11 +98,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.nodeLister, c.revLister = nodeInf.Lister(), revInf.Lister()
 	remove, err := c.ctx.Sync(ctx,
 		controller.Watch{Informer: dsInf.Informer(), Handler: c.queue.Handler()},
-		controller.Watch{Informer: podInf.Informer(), Handler: cache.ResourceEventHandlerFuncs{
-			AddFunc:    c.addPod,
-			UpdateFunc: c.updatePod,
-			DeleteFunc: c.deletePod,
-		}},
+		controller.Watch{Informer: podInf.Informer(), Handler: (&controller.PodEvents{
+			Queue: c.queue, Kind: controllerKind, Creates: c.creates, Deletes: c.deletes, Adopters: c.adopters,
+		}).Handler()},
 		controller.Watch{Informer: nodeInf.Informer(), Handler: cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(any) { c.enqueueAll() },
 			UpdateFunc: c.updateNode,
@@ -169,64 +167,6 @@ func (c *Controller) enqueueRevisionOwner(obj any) {
 	}
 }
 
-// ownerKey returns the key of the DaemonSet named as pod's controller.
-func ownerKey(pod *corev1.Pod) (string, bool) {
-	ref := metav1.GetControllerOf(pod)
-	if ref == nil || ref.Kind != controllerKind.Kind || ref.APIVersion != controllerKind.GroupVersion().String() {
-		return "", false
-	}
-	return pod.Namespace + "/" + ref.Name, true
-}
-
-func (c *Controller) addPod(obj any) {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		return
-	}
-	key, ok := ownerKey(pod)
-	if !ok {
-		c.enqueueMatching(pod)
-		return
-	}
-	if pod.DeletionTimestamp != nil {
-		c.deletes.Deleted(key, pod.UID)
-	} else {
-		c.creates.Created(key)
-	}
-	c.queue.Add(key)
-}
-
-func (c *Controller) updatePod(oldObj, newObj any) {
-	old, ok1 := oldObj.(*corev1.Pod)
-	pod, ok2 := newObj.(*corev1.Pod)
-	if !ok1 || !ok2 || old.ResourceVersion == pod.ResourceVersion {
-		return
-	}
-	if key, ok := ownerKey(old); ok {
-		c.queue.Add(key)
-	}
-	if key, ok := ownerKey(pod); ok {
-		if pod.DeletionTimestamp != nil && old.DeletionTimestamp == nil {
-			c.deletes.Deleted(key, pod.UID)
-		}
-		c.queue.Add(key)
-	}
-	if !labels.Equals(old.Labels, pod.Labels) || metav1.GetControllerOf(pod) == nil {
-		c.enqueueMatching(pod)
-	}
-}
-
-func (c *Controller) deletePod(obj any) {
-	pod, ok := controller.PodFromTombstone(obj)
-	if !ok {
-		return
-	}
-	if key, ok := ownerKey(pod); ok {
-		c.deletes.Deleted(key, pod.UID)
-		c.queue.Add(key)
-	}
-}
-
 // reconcile brings one DaemonSet's revisions, pods and status to its spec.
 func (c *Controller) reconcile(ctx context.Context, key string) error {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
@@ -251,7 +191,7 @@ func (c *Controller) reconcile(ctx context.Context, key string) error {
 		return nil // invalid selectors are refused by validation
 	}
 
-	cl := &claimer{c: c, ds: ds, sel: sel}
+	cl := newClaimer(c, ds, sel)
 	if err := cl.revisions(ctx); err != nil {
 		return err
 	}

@@ -104,11 +104,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.jobLister, c.podLister = jobInf.Lister(), podInf.Lister()
 	remove, err := c.ctx.Sync(ctx,
 		controller.Watch{Informer: jobInf.Informer(), Handler: c.queue.Handler()},
-		controller.Watch{Informer: podInf.Informer(), Handler: cache.ResourceEventHandlerFuncs{
-			AddFunc:    c.addPod,
-			UpdateFunc: c.updatePod,
-			DeleteFunc: c.deletePod,
-		}})
+		controller.Watch{Informer: podInf.Informer(), Handler: c.podHandler()})
 	if err != nil {
 		return err
 	}
@@ -116,60 +112,29 @@ func (c *Controller) Run(ctx context.Context) error {
 	return c.queue.Run(ctx, workers, c.log, time.Second, c.reconcile)
 }
 
-// ownerKey is the key of the job controlling pod, by name.
-func ownerKey(pod *corev1.Pod) (string, bool) {
-	ref := metav1.GetControllerOf(pod)
-	if ref == nil || ref.Kind != controllerKind.Kind || ref.APIVersion != controllerKind.GroupVersion().String() {
-		return "", false
-	}
-	return pod.Namespace + "/" + ref.Name, true
-}
-
-func (c *Controller) addPod(obj any) {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		return
-	}
-	if key, ok := ownerKey(pod); ok {
-		if pod.DeletionTimestamp != nil {
-			c.exp.Deleted(key, pod.UID)
-		} else {
-			c.exp.Created(key)
+// podHandler routes pod events to their jobs, and forgets the counted
+// outcome of a pod once its tracking finalizer is gone.
+func (c *Controller) podHandler() cache.ResourceEventHandler {
+	events := (&controller.PodEvents{Queue: c.queue, Kind: controllerKind, Creates: c.exp, Deletes: c.exp}).Handler()
+	forget := func(obj any) {
+		if pod, ok := controller.PodFromTombstone(obj); ok {
+			c.mu.Lock()
+			delete(c.counted, pod.UID)
+			c.mu.Unlock()
 		}
-		c.queue.Add(key)
 	}
-}
-
-func (c *Controller) updatePod(oldObj, newObj any) {
-	old, ok1 := oldObj.(*corev1.Pod)
-	pod, ok2 := newObj.(*corev1.Pod)
-	if !ok1 || !ok2 || old.ResourceVersion == pod.ResourceVersion {
-		return
-	}
-	if !hasFinalizer(pod) {
-		c.mu.Lock()
-		delete(c.counted, pod.UID)
-		c.mu.Unlock()
-	}
-	if key, ok := ownerKey(pod); ok {
-		if pod.DeletionTimestamp != nil && old.DeletionTimestamp == nil {
-			c.exp.Deleted(key, pod.UID)
-		}
-		c.queue.Add(key)
-	}
-}
-
-func (c *Controller) deletePod(obj any) {
-	pod, ok := controller.PodFromTombstone(obj)
-	if !ok {
-		return
-	}
-	c.mu.Lock()
-	delete(c.counted, pod.UID)
-	c.mu.Unlock()
-	if key, ok := ownerKey(pod); ok {
-		c.exp.Deleted(key, pod.UID)
-		c.queue.Add(key)
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) { events.OnAdd(obj, false) },
+		UpdateFunc: func(oldObj, newObj any) {
+			if pod, ok := newObj.(*corev1.Pod); ok && !hasFinalizer(pod) {
+				forget(pod)
+			}
+			events.OnUpdate(oldObj, newObj)
+		},
+		DeleteFunc: func(obj any) {
+			forget(obj)
+			events.OnDelete(obj)
+		},
 	}
 }
 
@@ -554,7 +519,7 @@ func (c *Controller) releaseOrphans(ctx context.Context, ns, name string) error 
 	}
 	var orphans []*corev1.Pod
 	for _, p := range all {
-		if key, ok := ownerKey(p); ok && key == ns+"/"+name && hasFinalizer(p) {
+		if ref := metav1.GetControllerOf(p); ref != nil && ref.Kind == controllerKind.Kind && ref.Name == name && hasFinalizer(p) {
 			orphans = append(orphans, p)
 		}
 	}

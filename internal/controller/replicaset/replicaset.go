@@ -75,11 +75,10 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.rsLister, c.podLister = rsInf.Lister(), podInf.Lister()
 	remove, err := c.ctx.Sync(ctx,
 		controller.Watch{Informer: rsInf.Informer(), Handler: c.queue.Handler()},
-		controller.Watch{Informer: podInf.Informer(), Handler: cache.ResourceEventHandlerFuncs{
-			AddFunc:    c.addPod,
-			UpdateFunc: c.updatePod,
-			DeleteFunc: c.deletePod,
-		}})
+		controller.Watch{Informer: podInf.Informer(), Handler: (&controller.PodEvents{
+			Queue: c.queue, Kind: controllerKind, Creates: c.exp, Deletes: c.exp,
+			Owner: c.ownerKey, Adopters: c.adopters,
+		}).Handler()})
 	if err != nil {
 		return err
 	}
@@ -87,13 +86,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	return c.queue.Run(ctx, workers, c.log, time.Second, c.reconcile)
 }
 
-// ownerKey returns the key of the ReplicaSet controlling pod, if it is
-// one this controller knows.
-func (c *Controller) ownerKey(pod *corev1.Pod) (string, bool) {
-	ref := metav1.GetControllerOf(pod)
-	if ref == nil || ref.Kind != controllerKind.Kind || ref.APIVersion != controllerKind.GroupVersion().String() {
-		return "", false
-	}
+// ownerKey returns the key of the ReplicaSet ref names, if it is one
+// this controller knows.
+func (c *Controller) ownerKey(pod *corev1.Pod, ref *metav1.OwnerReference) (string, bool) {
 	rs, err := c.rsLister.ReplicaSets(pod.Namespace).Get(ref.Name)
 	if err != nil || rs.UID != ref.UID {
 		return "", false
@@ -101,82 +96,24 @@ func (c *Controller) ownerKey(pod *corev1.Pod) (string, bool) {
 	return pod.Namespace + "/" + rs.Name, true
 }
 
-// enqueueMatching enqueues every ReplicaSet whose selector matches an
+// adopters returns the keys of the ReplicaSets whose selector matches an
 // orphan pod, so one of them adopts it.
-func (c *Controller) enqueueMatching(pod *corev1.Pod) {
-	if metav1.GetControllerOf(pod) != nil {
-		return
-	}
+func (c *Controller) adopters(pod *corev1.Pod) []string {
 	all, err := c.rsLister.ReplicaSets(pod.Namespace).List(labels.Everything())
 	if err != nil {
-		return
+		return nil
 	}
+	var keys []string
 	for _, rs := range all {
 		sel, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector)
 		if err != nil || sel.Empty() {
 			continue
 		}
 		if sel.Matches(labels.Set(pod.Labels)) {
-			c.queue.Add(pod.Namespace + "/" + rs.Name)
+			keys = append(keys, pod.Namespace+"/"+rs.Name)
 		}
 	}
-}
-
-func (c *Controller) addPod(obj any) {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		return
-	}
-	if key, ok := c.ownerKey(pod); ok {
-		if pod.DeletionTimestamp != nil {
-			c.exp.Deleted(key, pod.UID)
-		} else {
-			c.exp.Created(key)
-		}
-		c.queue.Add(key)
-		return
-	}
-	c.enqueueMatching(pod)
-}
-
-func (c *Controller) updatePod(oldObj, newObj any) {
-	old, ok1 := oldObj.(*corev1.Pod)
-	pod, ok2 := newObj.(*corev1.Pod)
-	if !ok1 || !ok2 || old.ResourceVersion == pod.ResourceVersion {
-		return
-	}
-	if key, ok := c.ownerKey(old); ok {
-		c.queue.Add(key)
-	}
-	if key, ok := c.ownerKey(pod); ok {
-		if pod.DeletionTimestamp != nil && old.DeletionTimestamp == nil {
-			c.exp.Deleted(key, pod.UID)
-		}
-		c.queue.Add(key)
-	}
-	if !labels.Equals(old.Labels, pod.Labels) || metav1.GetControllerOf(pod) == nil {
-		c.enqueueMatching(pod)
-	}
-}
-
-func (c *Controller) deletePod(obj any) {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		t, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if pod, ok = t.Obj.(*corev1.Pod); !ok {
-			return
-		}
-	}
-	ref := metav1.GetControllerOf(pod)
-	if ref == nil || ref.Kind != controllerKind.Kind {
-		return
-	}
-	key := pod.Namespace + "/" + ref.Name
-	c.exp.Deleted(key, pod.UID)
-	c.queue.Add(key)
+	return keys
 }
 
 // reconcile brings one ReplicaSet's pods and status to its spec.
@@ -228,74 +165,28 @@ func (c *Controller) reconcile(ctx context.Context, key string) error {
 // claim returns the active pods rs controls after adopting matching
 // orphans and releasing owned pods that no longer match.
 func (c *Controller) claim(ctx context.Context, rs *appsv1.ReplicaSet, sel labels.Selector, all []*corev1.Pod) ([]*corev1.Pod, error) {
-	var owned []*corev1.Pod
-	var errs []error
-	fresh := false
-	for _, pod := range all {
-		ref := metav1.GetControllerOf(pod)
-		matches := sel.Matches(labels.Set(pod.Labels))
-		switch {
-		case ref != nil && ref.UID == rs.UID:
-			if matches {
-				if controller.PodActive(pod) {
-					owned = append(owned, pod)
-				}
-				continue
-			}
-			if pod.DeletionTimestamp != nil {
-				continue
-			}
-			if err := c.release(ctx, rs, pod); err != nil {
-				errs = append(errs, err)
-			}
-		case ref == nil && matches && controller.PodActive(pod) && rs.DeletionTimestamp == nil:
-			// Check once against the server that rs is still what the
-			// cache says before taking pods for it.
-			if !fresh {
-				live, err := c.client.AppsV1().ReplicaSets(rs.Namespace).Get(ctx, rs.Name, metav1.GetOptions{})
-				if err != nil {
-					return nil, err
-				}
-				if live.UID != rs.UID || live.DeletionTimestamp != nil {
-					return owned, nil
-				}
-				fresh = true
-			}
-			adopted, err := c.adopt(ctx, rs, pod)
+	cl := controller.Claim{
+		Client:    c.client,
+		Owner:     rs,
+		Kind:      controllerKind,
+		Matches:   func(p *corev1.Pod) bool { return sel.Matches(labels.Set(p.Labels)) },
+		Adoptable: controller.PodActive,
+		Live: func(ctx context.Context) (types.UID, bool, error) {
+			live, err := c.client.AppsV1().ReplicaSets(rs.Namespace).Get(ctx, rs.Name, metav1.GetOptions{})
 			if err != nil {
-				errs = append(errs, err)
-				continue
+				return "", false, err
 			}
-			owned = append(owned, adopted)
+			return live.UID, live.DeletionTimestamp != nil, nil
+		},
+	}
+	pods, err := cl.Pods(ctx, all)
+	active := pods[:0]
+	for _, p := range pods {
+		if controller.PodActive(p) {
+			active = append(active, p)
 		}
 	}
-	return owned, errors.Join(errs...)
-}
-
-func (c *Controller) adopt(ctx context.Context, rs *appsv1.ReplicaSet, pod *corev1.Pod) (*corev1.Pod, error) {
-	p := pod.DeepCopy()
-	p.OwnerReferences = append(p.OwnerReferences, *metav1.NewControllerRef(rs, controllerKind))
-	out, err := c.client.CoreV1().Pods(p.Namespace).Update(ctx, p, metav1.UpdateOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("adopting pod %s: %w", pod.Name, err)
-	}
-	return out, nil
-}
-
-func (c *Controller) release(ctx context.Context, rs *appsv1.ReplicaSet, pod *corev1.Pod) error {
-	p := pod.DeepCopy()
-	var keep []metav1.OwnerReference
-	for _, r := range p.OwnerReferences {
-		if r.UID != rs.UID {
-			keep = append(keep, r)
-		}
-	}
-	p.OwnerReferences = keep
-	_, err := c.client.CoreV1().Pods(p.Namespace).Update(ctx, p, metav1.UpdateOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("releasing pod %s: %w", pod.Name, err)
-	}
-	return nil
+	return active, err
 }
 
 // manage creates or deletes pods so that rs has spec.replicas of them.

@@ -79,11 +79,10 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.claimLister, c.revLister = claimInf.Lister(), revInf.Lister()
 	remove, err := c.ctx.Sync(ctx,
 		controller.Watch{Informer: setInf.Informer(), Handler: c.queue.Handler()},
-		controller.Watch{Informer: podInf.Informer(), Handler: cache.ResourceEventHandlerFuncs{
-			AddFunc:    c.addPod,
-			UpdateFunc: c.updatePod,
-			DeleteFunc: c.deletePod,
-		}},
+		controller.Watch{Informer: podInf.Informer(), Handler: (&controller.PodEvents{
+			Queue: c.queue, Kind: controllerKind, Creates: c.exp, Deletes: c.exp,
+			Owner: c.ownerKey, Adopters: c.adopters,
+		}).Handler()},
 		controller.Watch{Informer: claimInf.Informer(), Handler: cache.ResourceEventHandlerFuncs{}},
 		controller.Watch{Informer: revInf.Informer(), Handler: cache.ResourceEventHandlerFuncs{
 			AddFunc:    c.enqueueRevisionOwner,
@@ -109,13 +108,9 @@ func (c *Controller) enqueueRevisionOwner(obj any) {
 	}
 }
 
-// ownerKey returns the key of the StatefulSet controlling pod, if it is
-// one this controller knows.
-func (c *Controller) ownerKey(pod *corev1.Pod) (string, bool) {
-	ref := metav1.GetControllerOf(pod)
-	if ref == nil || ref.Kind != controllerKind.Kind || ref.APIVersion != controllerKind.GroupVersion().String() {
-		return "", false
-	}
+// ownerKey returns the key of the StatefulSet ref names, if it is one
+// this controller knows.
+func (c *Controller) ownerKey(pod *corev1.Pod, ref *metav1.OwnerReference) (string, bool) {
 	set, err := c.setLister.StatefulSets(pod.Namespace).Get(ref.Name)
 	if err != nil || set.UID != ref.UID {
 		return "", false
@@ -123,76 +118,24 @@ func (c *Controller) ownerKey(pod *corev1.Pod) (string, bool) {
 	return pod.Namespace + "/" + set.Name, true
 }
 
-// enqueueMatching enqueues every StatefulSet that could adopt an orphan
-// pod.
-func (c *Controller) enqueueMatching(pod *corev1.Pod) {
-	if metav1.GetControllerOf(pod) != nil {
-		return
-	}
+// adopters returns the keys of the StatefulSets that could adopt an
+// orphan pod: their selector matches it and its name is one of theirs.
+func (c *Controller) adopters(pod *corev1.Pod) []string {
 	all, err := c.setLister.StatefulSets(pod.Namespace).List(labels.Everything())
 	if err != nil {
-		return
+		return nil
 	}
+	var keys []string
 	for _, set := range all {
 		sel, err := metav1.LabelSelectorAsSelector(set.Spec.Selector)
 		if err != nil || sel.Empty() {
 			continue
 		}
 		if _, member := ordinalOf(set.Name, pod.Name); member && sel.Matches(labels.Set(pod.Labels)) {
-			c.queue.Add(pod.Namespace + "/" + set.Name)
+			keys = append(keys, pod.Namespace+"/"+set.Name)
 		}
 	}
-}
-
-func (c *Controller) addPod(obj any) {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		return
-	}
-	if key, ok := c.ownerKey(pod); ok {
-		if pod.DeletionTimestamp != nil {
-			c.exp.Deleted(key, pod.UID)
-		} else {
-			c.exp.Created(key)
-		}
-		c.queue.Add(key)
-		return
-	}
-	c.enqueueMatching(pod)
-}
-
-func (c *Controller) updatePod(oldObj, newObj any) {
-	old, ok1 := oldObj.(*corev1.Pod)
-	pod, ok2 := newObj.(*corev1.Pod)
-	if !ok1 || !ok2 || old.ResourceVersion == pod.ResourceVersion {
-		return
-	}
-	if key, ok := c.ownerKey(old); ok {
-		c.queue.Add(key)
-	}
-	if key, ok := c.ownerKey(pod); ok {
-		if pod.DeletionTimestamp != nil && old.DeletionTimestamp == nil {
-			c.exp.Deleted(key, pod.UID)
-		}
-		c.queue.Add(key)
-	}
-	if !labels.Equals(old.Labels, pod.Labels) || metav1.GetControllerOf(pod) == nil {
-		c.enqueueMatching(pod)
-	}
-}
-
-func (c *Controller) deletePod(obj any) {
-	pod, ok := controller.PodFromTombstone(obj)
-	if !ok {
-		return
-	}
-	ref := metav1.GetControllerOf(pod)
-	if ref == nil || ref.Kind != controllerKind.Kind {
-		return
-	}
-	key := pod.Namespace + "/" + ref.Name
-	c.exp.Deleted(key, pod.UID)
-	c.queue.Add(key)
+	return keys
 }
 
 // reconcile brings one StatefulSet's pods, claims, revisions and status
@@ -317,65 +260,24 @@ func (c *Controller) revisions(ctx context.Context, set *appsv1.StatefulSet, sel
 // after adopting matching orphans and releasing owned pods that no longer
 // match its selector or naming.
 func (c *Controller) claim(ctx context.Context, set *appsv1.StatefulSet, sel labels.Selector, all []*corev1.Pod) ([]*corev1.Pod, error) {
-	var owned []*corev1.Pod
-	var errs []error
-	fresh := false
-	for _, pod := range all {
-		ref := metav1.GetControllerOf(pod)
-		_, member := ordinalOf(set.Name, pod.Name)
-		matches := member && sel.Matches(labels.Set(pod.Labels))
-		switch {
-		case ref != nil && ref.UID == set.UID:
-			if matches {
-				owned = append(owned, pod)
-				continue
-			}
-			if pod.DeletionTimestamp != nil {
-				continue
-			}
-			if err := c.release(ctx, set, pod); err != nil {
-				errs = append(errs, err)
-			}
-		case ref == nil && matches && pod.DeletionTimestamp == nil && set.DeletionTimestamp == nil:
-			// Check once against the server that set is still what the
-			// cache says before taking pods for it.
-			if !fresh {
-				live, err := c.client.AppsV1().StatefulSets(set.Namespace).Get(ctx, set.Name, metav1.GetOptions{})
-				if err != nil {
-					return nil, err
-				}
-				if live.UID != set.UID || live.DeletionTimestamp != nil {
-					return owned, nil
-				}
-				fresh = true
-			}
-			p := pod.DeepCopy()
-			p.OwnerReferences = append(p.OwnerReferences, *metav1.NewControllerRef(set, controllerKind))
-			adopted, err := c.client.CoreV1().Pods(p.Namespace).Update(ctx, p, metav1.UpdateOptions{})
+	cl := controller.Claim{
+		Client: c.client,
+		Owner:  set,
+		Kind:   controllerKind,
+		Matches: func(p *corev1.Pod) bool {
+			_, member := ordinalOf(set.Name, p.Name)
+			return member && sel.Matches(labels.Set(p.Labels))
+		},
+		Adoptable: func(p *corev1.Pod) bool { return p.DeletionTimestamp == nil },
+		Live: func(ctx context.Context) (types.UID, bool, error) {
+			live, err := c.client.AppsV1().StatefulSets(set.Namespace).Get(ctx, set.Name, metav1.GetOptions{})
 			if err != nil {
-				errs = append(errs, fmt.Errorf("adopting pod %s: %w", pod.Name, err))
-				continue
+				return "", false, err
 			}
-			owned = append(owned, adopted)
-		}
+			return live.UID, live.DeletionTimestamp != nil, nil
+		},
 	}
-	return owned, errors.Join(errs...)
-}
-
-func (c *Controller) release(ctx context.Context, set *appsv1.StatefulSet, pod *corev1.Pod) error {
-	p := pod.DeepCopy()
-	var keep []metav1.OwnerReference
-	for _, r := range p.OwnerReferences {
-		if r.UID != set.UID {
-			keep = append(keep, r)
-		}
-	}
-	p.OwnerReferences = keep
-	_, err := c.client.CoreV1().Pods(p.Namespace).Update(ctx, p, metav1.UpdateOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("releasing pod %s: %w", pod.Name, err)
-	}
-	return nil
+	return cl.Pods(ctx, all)
 }
 
 // manage carries out plan's actions. Creations and deletions are not
