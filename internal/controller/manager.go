@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/tools/record"
@@ -28,8 +29,11 @@ import (
 
 // Context is what every control loop is given.
 type Context struct {
-	Client    kubernetes.Interface
-	Dynamic   dynamic.Interface
+	Client  kubernetes.Interface
+	Dynamic dynamic.Interface
+	// Metadata reads objects of any resource as metadata only, for loops
+	// that need nothing else (the garbage collector); may be nil.
+	Metadata  metadata.Interface
 	Informers informers.SharedInformerFactory
 	Clock     clock.WithTicker
 	Log       *slog.Logger

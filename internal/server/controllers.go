@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
 	"github.com/bosun-sh/bosun/internal/controller"
@@ -40,12 +41,17 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, serverURL string,
 	if err != nil {
 		return err
 	}
+	md, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
 	log = log.With("component", "controller-manager")
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		_ = controller.RunElected(ctx, client, controller.LeaderOptions{Lease: "bosun-controller-manager"}, log, func(ctx context.Context) {
 			c := controller.NewContext(client, dyn, log)
+			c.Metadata = md
 			defer c.Shutdown()
 			controller.RunLoops(ctx, c, []controller.Loop{
 				{Name: "namespace", Run: namespace.New(client, dyn, c.Informers, log.With("controller", "namespace")).Run},

@@ -1,8 +1,9 @@
 // Package garbagecollector deletes objects whose owners are gone and
 // carries out the Foreground and Orphan deletion policies. It keeps a graph
 // of ownerReferences over every listable, deletable resource the API
-// server discovers, fed by dynamic informers, and reconciles one object
-// (by UID) at a time.
+// server discovers, fed by metadata-only informers (owners, finalizers
+// and deletion are all it reads), and reconciles one object (by UID) at a
+// time.
 package garbagecollector
 
 import (
@@ -22,7 +23,8 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
@@ -43,6 +45,7 @@ const (
 // Controller is the garbage collector.
 type Controller struct {
 	dynamic   dynamic.Interface
+	metadata  metadata.Interface
 	discovery discovery.DiscoveryInterface
 	mapper    *restmapper.DeferredDiscoveryRESTMapper
 	log       *slog.Logger
@@ -64,6 +67,7 @@ func New(c *controller.Context) *Controller {
 	disc := c.Client.Discovery()
 	return &Controller{
 		dynamic:   c.Dynamic,
+		metadata:  c.Metadata,
 		discovery: disc,
 		mapper:    restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)),
 		log:       log.With("controller", "garbagecollector"),
@@ -79,7 +83,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		workqueue.NewTypedItemExponentialFailureRateLimiter[types.UID](50*time.Millisecond, 30*time.Second),
 		workqueue.TypedRateLimitingQueueConfig[types.UID]{Name: "garbagecollector"})
 	defer c.queue.ShutDown()
-	factory := dynamicinformer.NewDynamicSharedInformerFactory(c.dynamic, 0)
+	factory := metadatainformer.NewSharedInformerFactory(c.metadata, 0)
 	defer factory.Shutdown()
 	if err := c.watchResources(ctx, factory); err != nil {
 		return err
@@ -119,7 +123,7 @@ func (c *Controller) Run(ctx context.Context) error {
 
 // watchResources starts informers for resources not yet watched and
 // waits for their caches.
-func (c *Controller) watchResources(ctx context.Context, factory dynamicinformer.DynamicSharedInformerFactory) error {
+func (c *Controller) watchResources(ctx context.Context, factory metadatainformer.SharedInformerFactory) error {
 	lists, err := c.discovery.ServerPreferredResources()
 	if err != nil && len(lists) == 0 {
 		return fmt.Errorf("discovering resources: %w", err)
@@ -135,6 +139,7 @@ func (c *Controller) watchResources(ctx context.Context, factory dynamicinformer
 				continue
 			}
 			gvr := gv.WithResource(r.Name)
+			gvk := gv.WithKind(r.Kind)
 			c.mu.Lock()
 			seen := c.watched[gvr]
 			c.watched[gvr] = true
@@ -144,8 +149,8 @@ func (c *Controller) watchResources(ctx context.Context, factory dynamicinformer
 			}
 			inf := factory.ForResource(gvr).Informer()
 			reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-				AddFunc:    func(obj any) { c.observe(gvr, obj) },
-				UpdateFunc: func(_, obj any) { c.observe(gvr, obj) },
+				AddFunc:    func(obj any) { c.observe(gvr, gvk, obj) },
+				UpdateFunc: func(_, obj any) { c.observe(gvr, gvk, obj) },
 				DeleteFunc: func(obj any) { c.forget(obj) },
 			})
 			if err != nil {
@@ -181,19 +186,17 @@ func collectable(gv schema.GroupVersion, r metav1.APIResource) bool {
 	return slices.Contains(v, "list") && slices.Contains(v, "watch") && slices.Contains(v, "delete")
 }
 
-func (c *Controller) observe(gvr schema.GroupVersionResource, obj any) {
+// observe records an object of gvr, whose kind is gvk: metadata-only
+// objects carry no kind of their own.
+func (c *Controller) observe(gvr schema.GroupVersionResource, gvk schema.GroupVersionKind, obj any) {
 	m, err := meta.Accessor(obj)
-	if err != nil {
-		return
-	}
-	typ, err := meta.TypeAccessor(obj)
 	if err != nil {
 		return
 	}
 	n := &node{
 		gvr:        gvr,
-		apiVersion: typ.GetAPIVersion(),
-		kind:       typ.GetKind(),
+		apiVersion: gvk.GroupVersion().String(),
+		kind:       gvk.Kind,
 		namespace:  m.GetNamespace(),
 		name:       m.GetName(),
 		uid:        m.GetUID(),
