@@ -214,14 +214,17 @@ func TestNodeFailure(t *testing.T) {
 		if err != nil {
 			return false, err
 		}
-		notReady := 0
+		notReady, registered := 0, 0
 		for _, e := range nodeEvs.Items {
 			if e.Reason == "NodeNotReady" && e.InvolvedObject.Kind == "Node" {
 				notReady++
 			}
+			if e.Reason == "RegisteredNode" && e.Message == fmt.Sprintf("Node %s event: Registered Node %s in Controller", e.InvolvedObject.Name, e.InvolvedObject.Name) {
+				registered++
+			}
 		}
-		if evicted != 6 || notReady < 3 {
-			return false, fmt.Errorf("%d eviction events, %d NodeNotReady events", evicted, notReady)
+		if evicted != 6 || notReady < 3 || registered < 3 {
+			return false, fmt.Errorf("%d eviction events, %d NodeNotReady events, %d RegisteredNode events", evicted, notReady, registered)
 		}
 		return true, nil
 	})

@@ -130,7 +130,23 @@ func (c *Controller) Run(ctx context.Context) error {
 		inf cache.SharedIndexInformer
 		h   cache.ResourceEventHandlerFuncs
 	}{
-		{nodeInf.Informer(), cache.ResourceEventHandlerFuncs{AddFunc: onNode, UpdateFunc: func(_, o any) { onNode(o) }}},
+		{nodeInf.Informer(), cache.ResourceEventHandlerFuncs{
+			AddFunc: func(o any) {
+				if n, ok := o.(*corev1.Node); ok {
+					c.recorder.Eventf(n, corev1.EventTypeNormal, "RegisteredNode", "Node %s event: Registered Node %s in Controller", n.Name, n.Name)
+				}
+				onNode(o)
+			},
+			UpdateFunc: func(_, o any) { onNode(o) },
+			DeleteFunc: func(o any) {
+				if t, ok := o.(cache.DeletedFinalStateUnknown); ok {
+					o = t.Obj
+				}
+				if n, ok := o.(*corev1.Node); ok {
+					c.recorder.Eventf(n, corev1.EventTypeNormal, "RemovingNode", "Node %s event: Removing Node %s from Controller", n.Name, n.Name)
+				}
+			},
+		}},
 		{leaseInf.Informer(), cache.ResourceEventHandlerFuncs{AddFunc: onLease, UpdateFunc: func(_, o any) { onLease(o) }}},
 		{podInf.Informer(), cache.ResourceEventHandlerFuncs{AddFunc: onPod, UpdateFunc: func(_, o any) { onPod(o) }}},
 	}
