@@ -94,21 +94,22 @@ func (v *victimSet) earliestTop() time.Time {
 	return t
 }
 
-// better orders candidate nodes: fewest PodDisruptionBudgets broken,
-// fewest victims, lowest highest priority, lowest sum of priorities,
-// then the node whose most important victims started last.
+// better orders candidate nodes as Kubernetes does: fewest
+// PodDisruptionBudgets broken, then the lowest highest victim priority,
+// the lowest sum of victim priorities, the fewest victims, and last the
+// node whose most important victims started last.
 func (v *victimSet) better(o *victimSet) bool {
 	if v.violating != o.violating {
 		return v.violating < o.violating
-	}
-	if len(v.victims) != len(o.victims) {
-		return len(v.victims) < len(o.victims)
 	}
 	if a, b := v.highest(), o.highest(); a != b {
 		return a < b
 	}
 	if a, b := v.sum(), o.sum(); a != b {
 		return a < b
+	}
+	if len(v.victims) != len(o.victims) {
+		return len(v.victims) < len(o.victims)
 	}
 	return v.earliestTop().After(o.earliestTop())
 }
