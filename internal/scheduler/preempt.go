@@ -94,6 +94,13 @@ func (v *victimSet) earliestTop() time.Time {
 	return t
 }
 
+// How many nodes with victims preemption compares: a tenth of the nodes
+// worth trying, and at least 100, as Kubernetes' defaults.
+const (
+	candidatePercent = 10
+	minCandidates    = 100
+)
+
 // better orders candidate nodes as Kubernetes does: fewest
 // PodDisruptionBudgets broken, then the lowest highest victim priority,
 // the lowest sum of victim priorities, the fewest victims, and last the
@@ -138,16 +145,30 @@ func (s *Scheduler) preempt(pi *podInfo, nodes int) (*preemption, string) {
 			}
 		}
 	}
+	// Like Kubernetes, compare a sample of the candidate nodes, not all
+	// of them: enough to choose well, starting where the last search
+	// stopped so that successive preemptions spread over the cluster.
 	var best *victimSet
-	noVictims := 0
-	for _, ni := range s.resolvable {
-		vs := c.victimsLocked(pi, ni, s.budgets())
+	noVictims, found := 0, 0
+	want := max(len(s.resolvable)*candidatePercent/100, minCandidates)
+	start := 0
+	if len(s.resolvable) > want {
+		start = s.preemptNext % len(s.resolvable)
+	}
+	pdbs := s.budgets()
+	for i := range s.resolvable {
+		ni := s.resolvable[(start+i)%len(s.resolvable)]
+		vs := c.victimsLocked(pi, ni, pdbs)
 		if vs == nil {
 			noVictims++
 			continue
 		}
 		if best == nil || vs.better(best) {
 			best = vs
+		}
+		if found++; found >= want {
+			s.preemptNext = start + i + 1
+			break
 		}
 	}
 	if best == nil {

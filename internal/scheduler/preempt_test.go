@@ -2,8 +2,10 @@ package scheduler
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -116,5 +118,59 @@ func TestPreemptWaitsForTerminatingVictims(t *testing.T) {
 	}
 	if pre, verdict := s.preempt(pi, nodes); pre != nil || verdict != preemptTerminating {
 		t.Errorf("preempt = %v, %q; want nil, %q", pre, verdict, preemptTerminating)
+	}
+}
+
+// On a large cluster preemption compares a sample of the nodes with
+// victims (a tenth, at least 100), and the next search starts where the
+// last one stopped.
+func TestPreemptSamplesCandidates(t *testing.T) {
+	var nodes []*corev1.Node
+	var pods []*corev1.Pod
+	for i := range 300 {
+		name := fmt.Sprintf("n%03d", i)
+		nodes = append(nodes, testNode(name, "1", "4Gi"))
+		prio := int32(10)
+		if i == 250 {
+			prio = 5 // the best victim, far from where the search starts
+		}
+		pods = append(pods, testPod("low-"+name, "1", "1Gi", boundTo(name), withPriority(prio)))
+	}
+	s := &Scheduler{cache: cacheWith(nodes, pods...)}
+	high := newPodInfo(testPod("high", "1", "1Gi", withPriority(1000)))
+	var picks []string
+	for range 3 {
+		if n, _, _ := s.findNode(high); n != "" {
+			t.Fatalf("high fits on %s without preemption", n)
+		}
+		if len(s.resolvable) != 300 {
+			t.Fatalf("%d nodes worth preempting on, want 300", len(s.resolvable))
+		}
+		order := make([]string, len(s.resolvable))
+		for i, ni := range s.resolvable {
+			order[i] = ni.node.Name
+		}
+		start := s.preemptNext % 300
+		p, verdict := s.preempt(high, 300)
+		if p == nil {
+			t.Fatalf("no preemption: %s", verdict)
+		}
+		sample := map[string]bool{}
+		for i := range 100 {
+			sample[order[(start+i)%300]] = true
+		}
+		if !sample[p.node] {
+			t.Errorf("picked %s, outside the 100 nodes searched from %d", p.node, start)
+		}
+		if (p.node == "n250") != sample["n250"] {
+			t.Errorf("picked %s although n250 (lowest victim priority) was in the sample: %v", p.node, sample["n250"])
+		}
+		if s.preemptNext != start+100 {
+			t.Errorf("next search starts at %d, want %d", s.preemptNext, start+100)
+		}
+		picks = append(picks, p.node)
+	}
+	if !slices.Contains(picks, "n250") {
+		t.Errorf("three searches never reached n250: %v", picks)
 	}
 }

@@ -44,8 +44,11 @@ type Scheduler struct {
 	// resolvable are the nodes of the last failed attempt that losing
 	// pods could make fit, for preemption.
 	resolvable []*nodeInfo
-	pdbs       cache.Store // PodDisruptionBudgets
-	work       chan func()
+	// preemptNext is where the next preemption's search of resolvable
+	// starts.
+	preemptNext int
+	pdbs        cache.Store // PodDisruptionBudgets
+	work        chan func()
 }
 
 // New returns a scheduler that binds through client and reports events
