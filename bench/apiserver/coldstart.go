@@ -6,6 +6,8 @@ import (
 	"io"
 	"slices"
 	"time"
+
+	"github.com/bosun-sh/bosun/bench/benchserver"
 )
 
 const (
@@ -43,25 +45,21 @@ func coldStart(ctx context.Context, o options, out io.Writer) ([]row, error) {
 // coldStartOnce returns the time to ready, the idle RSS and how that RSS
 // splits between heap and mapped binary.
 func coldStartOnce(ctx context.Context, o options) (time.Duration, uint64, string, error) {
-	s, err := startServer(o.bin)
+	s, err := benchserver.Start(o.bin)
 	if err != nil {
 		return 0, 0, "", err
 	}
-	defer s.stop()
-	d, err := s.waitReady(ctx)
+	defer s.Stop()
+	d, err := s.WaitReady(ctx)
 	if err != nil {
 		return 0, 0, "", err
 	}
-	select {
-	case <-ctx.Done():
-		return 0, 0, "", ctx.Err()
-	case <-s.exited:
-		return 0, 0, "", fmt.Errorf("server exited while idle: %v\n%s", s.waitErr, s.log)
-	case <-time.After(o.idleWait):
+	if err := s.Idle(ctx, o.idleWait); err != nil {
+		return 0, 0, "", err
 	}
-	r, err := s.rss()
+	r, err := s.RSS()
 	if err != nil {
 		return 0, 0, "", err
 	}
-	return d, r, s.rssSplit(), nil
+	return d, r, rssSplit(s), nil
 }

@@ -50,17 +50,17 @@ func createKind(ctx context.Context, o options, out io.Writer, name string, size
 	if err != nil {
 		return 0, err
 	}
-	defer s.stop()
+	defer s.Stop()
 	if err := createNamespace(ctx, cs); err != nil {
 		return 0, err
 	}
-	m := s.meter()
+	m := meter(s)
 	elapsed, lat, err := createAll(ctx, o.writers, o.creates, func(ctx context.Context, i int) error { return create(ctx, cs, i) })
 	if err != nil {
 		return 0, err
 	}
 	rate := float64(o.creates) / elapsed.Seconds()
-	r, _ := s.rss()
+	r, _ := s.RSS()
 	fmt.Fprintf(out, "   %s: %d objects of %d B JSON in %s = %.0f /s; per-call latency p50 %s, p99 %s, max %s; server RSS after %s\n",
 		name, o.creates, size, elapsed.Round(time.Millisecond), rate,
 		ms(percentile(lat, 0.5)), ms(percentile(lat, 0.99)), ms(percentile(lat, 1)), mib(float64(r)))

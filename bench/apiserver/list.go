@@ -23,16 +23,16 @@ func listPods(ctx context.Context, o options, out io.Writer) ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer s.stop()
+	defer s.Stop()
 	if err := createNamespace(ctx, cs); err != nil {
 		return nil, err
 	}
-	before, err := s.rss()
+	before, err := s.RSS()
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(out, "   server RSS before creating: %s (%s)\n", mib(float64(before)), s.rssSplit())
-	m := s.meter()
+	fmt.Fprintf(out, "   server RSS before creating: %s (%s)\n", mib(float64(before)), rssSplit(s))
+	m := meter(s)
 	elapsed, _, err := createAll(ctx, o.writers, o.listPods, func(ctx context.Context, i int) error {
 		_, err := cs.CoreV1().Pods(namespace).Create(ctx, benchPod(i), metav1.CreateOptions{})
 		return err
@@ -40,14 +40,14 @@ func listPods(ctx context.Context, o options, out io.Writer) ([]row, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating pods: %w", err)
 	}
-	created, err := s.rss()
+	created, err := s.RSS()
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(out, "   created %d pods in %s; server RSS %s (%s)\n", o.listPods, elapsed.Round(time.Millisecond), mib(float64(created)), s.rssSplit())
+	fmt.Fprintf(out, "   created %d pods in %s; server RSS %s (%s)\n", o.listPods, elapsed.Round(time.Millisecond), mib(float64(created)), rssSplit(s))
 	fmt.Fprintf(out, "   creating: %s\n", m)
 
-	m = s.meter()
+	m = meter(s)
 	typed := make([]time.Duration, o.listCalls)
 	for i := range typed {
 		t0 := time.Now()
@@ -67,12 +67,12 @@ func listPods(ctx context.Context, o options, out io.Writer) ([]row, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http client: %w", err)
 	}
-	m = s.meter()
+	m = meter(s)
 	raw := make([]time.Duration, o.listCalls)
 	var body int64
 	for i := range raw {
 		t0 := time.Now()
-		body, err = rawList(ctx, hc, s.url+"/api/v1/pods", "application/json")
+		body, err = rawList(ctx, hc, s.URL()+"/api/v1/pods", "application/json")
 		raw[i] = time.Since(t0)
 		if err != nil {
 			return nil, fmt.Errorf("raw list %d: %w", i, err)
@@ -83,13 +83,13 @@ func listPods(ctx context.Context, o options, out io.Writer) ([]row, error) {
 	var pbBody int64
 	for i := range rawPB {
 		t0 := time.Now()
-		pbBody, err = rawList(ctx, hc, s.url+"/api/v1/pods", "application/vnd.kubernetes.protobuf")
+		pbBody, err = rawList(ctx, hc, s.URL()+"/api/v1/pods", "application/vnd.kubernetes.protobuf")
 		rawPB[i] = time.Since(t0)
 		if err != nil {
 			return nil, fmt.Errorf("raw protobuf list %d: %w", i, err)
 		}
 	}
-	listed, err := s.rss()
+	listed, err := s.RSS()
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +100,7 @@ func listPods(ctx context.Context, o options, out io.Writer) ([]row, error) {
 	fmt.Fprintf(out, "   typed List: p50 %s, p99 %s, min %s\n", ms(tp50), ms(tp99), ms(typed[0]))
 	fmt.Fprintf(out, "   raw GET (%s of JSON, %d B per pod): p50 %s, p99 %s, min %s\n", mib(float64(body)), body/int64(o.listPods), ms(rp50), ms(rp99), ms(raw[0]))
 	fmt.Fprintf(out, "   raw protobuf GET, body only, not decoded (%s): p50 %s of %d\n", mib(float64(pbBody)), ms(percentile(rawPB, 0.5)), len(rawPB))
-	fmt.Fprintf(out, "   server RSS after lists: %s (%s)\n", mib(float64(listed)), s.rssSplit())
+	fmt.Fprintf(out, "   server RSS after lists: %s (%s)\n", mib(float64(listed)), rssSplit(s))
 	n, calls := o.listPods, o.listCalls
 	return []row{
 		judged(fmt.Sprintf("LIST %d pods, client-go typed (protobuf), p50 of %d", n, calls), ms(tp50), "<= 150 ms", tp50 <= listTarget),

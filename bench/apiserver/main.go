@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/bosun-sh/bosun/bench/benchserver"
 )
 
 func main() {
@@ -119,7 +121,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	var rows []row
 	var failed []string
 	for _, sc := range selected {
-		load := loadAverage()
+		load := benchserver.LoadAverage()
 		fmt.Fprintf(stdout, "== %s (load %.2f)\n", sc.name, load)
 		sctx, cancel := context.WithTimeout(ctx, o.timeout)
 		got, err := sc.run(sctx, o, stdout)

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bosun-sh/bosun/bench/benchserver"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -33,16 +34,16 @@ func watchLatency(ctx context.Context, o options, out io.Writer) ([]row, error) 
 	if err != nil {
 		return nil, err
 	}
-	defer s.stop()
+	defer s.Stop()
 	// The writer has a connection of its own, so its patches do not queue
 	// behind the watch traffic they cause.
-	writer, err := kubernetes.NewForConfig(ownConnection(cfg))
+	writer, err := kubernetes.NewForConfig(benchserver.OwnConnection(cfg))
 	if err != nil {
 		return nil, err
 	}
 	conns := make([]kubernetes.Interface, max(1, o.watchConns))
 	for i := range conns {
-		if conns[i], err = kubernetes.NewForConfig(ownConnection(cfg)); err != nil {
+		if conns[i], err = kubernetes.NewForConfig(benchserver.OwnConnection(cfg)); err != nil {
 			return nil, err
 		}
 	}
@@ -95,7 +96,7 @@ func watchLatency(ctx context.Context, o options, out io.Writer) ([]row, error) 
 	}
 
 	patchLat := make([]time.Duration, o.updates)
-	m := s.meter()
+	m := meter(s)
 	tick := time.NewTicker(time.Duration(float64(time.Second) / o.updateRate))
 	t0 := time.Now()
 	for seq := range o.updates {

@@ -32,6 +32,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/bosun-sh/bosun/bench/benchserver"
 )
 
 func main() {
@@ -104,7 +106,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if so.pods == 0 {
 			so.pods = sh.pods
 		}
-		fmt.Fprintf(out, "== %s: %d nodes, %d pods (load %.2f)\n", sh.name, so.nodes, so.pods, loadAverage())
+		fmt.Fprintf(out, "== %s: %d nodes, %d pods (load %.2f)\n", sh.name, so.nodes, so.pods, benchserver.LoadAverage())
 		sctx, cancel := context.WithTimeout(ctx, o.timeout)
 		err := runShape(sctx, sh, so, out)
 		cancel()
@@ -136,11 +138,11 @@ func findShape(name string) (shape, bool) {
 
 // runShape starts a server and the simulated nodes, then the shape.
 func runShape(ctx context.Context, sh shape, o options, out io.Writer) error {
-	s, err := startServer(ctx, o.bin)
+	s, err := benchserver.StartReady(ctx, o.bin)
 	if err != nil {
 		return err
 	}
-	defer s.stop()
+	defer s.Stop()
 	e, err := newEnv(ctx, s, o.nodes, sh.zones)
 	if err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/bosun-sh/bosun/bench/benchserver"
 	"github.com/bosun-sh/bosun/internal/simnode"
 )
 
@@ -29,7 +30,7 @@ const clientConns = 4
 
 // env is a running server with its simulated nodes.
 type env struct {
-	s          *server
+	s          *benchserver.Server
 	cfg        *rest.Config
 	client     kubernetes.Interface
 	creators   []kubernetes.Interface
@@ -40,8 +41,8 @@ type env struct {
 
 // newEnv starts count simulated nodes (in this process, on their own
 // connection) and waits until the server sees them all Ready.
-func newEnv(ctx context.Context, s *server, count, zones int) (*env, error) {
-	cfg, err := s.clientConfig()
+func newEnv(ctx context.Context, s *benchserver.Server, count, zones int) (*env, error) {
+	cfg, err := s.ClientConfig()
 	if err != nil {
 		return nil, err
 	}
@@ -50,13 +51,13 @@ func newEnv(ctx context.Context, s *server, count, zones int) (*env, error) {
 		return nil, err
 	}
 	for range clientConns {
-		c, err := kubernetes.NewForConfig(ownConnection(cfg))
+		c, err := kubernetes.NewForConfig(benchserver.OwnConnection(cfg))
 		if err != nil {
 			return nil, err
 		}
 		e.creators = append(e.creators, c)
 	}
-	simClient, err := kubernetes.NewForConfig(ownConnection(cfg))
+	simClient, err := kubernetes.NewForConfig(benchserver.OwnConnection(cfg))
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +205,7 @@ func schedulePods(newPod func(int) *corev1.Pod) func(context.Context, *env, opti
 			return ctx.Err()
 		}
 
-		cpu0, first := e.s.cpu(), time.Now()
+		cpu0, first := e.s.CPU(), time.Now()
 		if err := createAll(ctx, e.creators, o.writers, o.pods, func(ctx context.Context, c kubernetes.Interface, i int) error {
 			_, err := c.CoreV1().Pods(namespace).Create(ctx, newPod(i), metav1.CreateOptions{})
 			return err
@@ -223,11 +224,11 @@ func schedulePods(newPod func(int) *corev1.Pod) func(context.Context, *env, opti
 		mu.Lock()
 		elapsed := lastBound.Sub(first)
 		mu.Unlock()
-		cpu := e.s.cpu() - cpu0
+		cpu := e.s.CPU() - cpu0
 		fmt.Fprintf(out, "   %d pods created in %s (%.0f /s); %d bound %s after the first create = %.0f pods/s\n",
 			o.pods, created.Round(time.Millisecond), float64(o.pods)/created.Seconds(),
 			want, elapsed.Round(time.Millisecond), float64(want)/elapsed.Seconds())
-		fmt.Fprintf(out, "   server cpu %.1f s (%.2f cores over that time), load %.2f\n", cpu.Seconds(), cpu.Seconds()/elapsed.Seconds(), loadAverage())
+		fmt.Fprintf(out, "   server cpu %.1f s (%.2f cores over that time), load %.2f\n", cpu.Seconds(), cpu.Seconds()/elapsed.Seconds(), benchserver.LoadAverage())
 		return nil
 	}
 }
@@ -300,7 +301,7 @@ func deploymentRollout(ctx context.Context, e *env, o options, out io.Writer) er
 	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 		return ctx.Err()
 	}
-	cpu0, first := e.s.cpu(), time.Now()
+	cpu0, first := e.s.CPU(), time.Now()
 	if _, err := e.client.AppsV1().Deployments(namespace).Create(ctx, d, metav1.CreateOptions{FieldManager: "kubectl-client-side-apply"}); err != nil {
 		return err
 	}
@@ -310,9 +311,9 @@ func deploymentRollout(ctx context.Context, e *env, o options, out io.Writer) er
 		return fmt.Errorf("waiting for %d available replicas: %w", replicas, ctx.Err())
 	}
 	elapsed := time.Since(first)
-	cpu := e.s.cpu() - cpu0
+	cpu := e.s.CPU() - cpu0
 	fmt.Fprintf(out, "   %d replicas available %s after the create = %.0f pods/s\n", replicas, elapsed.Round(time.Millisecond), float64(replicas)/elapsed.Seconds())
-	fmt.Fprintf(out, "   server cpu %.1f s (%.2f cores over that time), load %.2f\n", cpu.Seconds(), cpu.Seconds()/elapsed.Seconds(), loadAverage())
+	fmt.Fprintf(out, "   server cpu %.1f s (%.2f cores over that time), load %.2f\n", cpu.Seconds(), cpu.Seconds()/elapsed.Seconds(), benchserver.LoadAverage())
 	return nil
 }
 
@@ -325,7 +326,7 @@ func heartbeats(ctx context.Context, e *env, o options, out io.Writer) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	cpu0, first := e.s.cpu(), time.Now()
+	cpu0, first := e.s.CPU(), time.Now()
 	select {
 	case <-time.After(o.duration):
 	case err := <-e.simDone:
@@ -334,8 +335,8 @@ func heartbeats(ctx context.Context, e *env, o options, out io.Writer) error {
 		return ctx.Err()
 	}
 	elapsed := time.Since(first)
-	cpu := e.s.cpu() - cpu0
+	cpu := e.s.CPU() - cpu0
 	fmt.Fprintf(out, "   steady state over %s: server cpu %.1f s = %.3f cores, load %.2f\n",
-		elapsed.Round(time.Second), cpu.Seconds(), cpu.Seconds()/elapsed.Seconds(), loadAverage())
+		elapsed.Round(time.Second), cpu.Seconds(), cpu.Seconds()/elapsed.Seconds(), benchserver.LoadAverage())
 	return nil
 }

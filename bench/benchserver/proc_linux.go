@@ -1,4 +1,4 @@
-package main
+package benchserver
 
 import (
 	"bufio"
@@ -55,8 +55,8 @@ func procStatus(pid int, names ...string) (map[string]uint64, error) {
 	return m, sc.Err()
 }
 
-// loadAverage is the one-minute load average, or -1 if unknown.
-func loadAverage() float64 {
+// LoadAverage is the one-minute load average, or -1 if unknown.
+func LoadAverage() float64 {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
 		return -1
@@ -93,8 +93,8 @@ func processCPU(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }
 
-// selfCPU is the CPU time this process has used.
-func selfCPU() time.Duration {
+// SelfCPU is the CPU time this process has used.
+func SelfCPU() time.Duration {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return 0
