@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"errors"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -45,9 +47,33 @@ func PodAvailable(p *corev1.Pod, minReady time.Duration, now time.Time) bool {
 	return !since.IsZero() && !since.Add(minReady).After(now)
 }
 
-// SlowStartBatches returns the sizes of the create batches for n pods:
-// 1, 2, 4, … so that a failing template costs one request, not n.
-func SlowStartBatches(n int) []int {
+// SlowStart runs do for every item, concurrently in batches of 1, 2, 4, …
+// After a batch with an error the rest are not tried — skip is called for
+// each of them — and that batch's errors are returned: a template the
+// server refuses costs a few requests, not one per item.
+func SlowStart[T any](items []T, do func(T) error, skip func(T)) error {
+	done := 0
+	for _, size := range slowStartBatches(len(items)) {
+		batch := items[done : done+size]
+		done += size
+		errs := make([]error, len(batch))
+		var wg sync.WaitGroup
+		for i, it := range batch {
+			wg.Go(func() { errs[i] = do(it) })
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			for _, it := range items[done:] {
+				skip(it)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// slowStartBatches returns the sizes of SlowStart's batches for n items.
+func slowStartBatches(n int) []int {
 	var out []int
 	for size := 1; n > 0; size *= 2 {
 		b := min(size, n)

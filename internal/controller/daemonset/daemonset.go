@@ -405,31 +405,14 @@ func (c *Controller) deletePodNow(ctx context.Context, key string, ds *appsv1.Da
 func (c *Controller) createPods(ctx context.Context, key string, ds *appsv1.DaemonSet, hash string, nodes []string) error {
 	c.creates.ExpectCreates(key, len(nodes))
 	gen := templateGeneration(ds)
-	next := 0
-	for _, size := range controller.SlowStartBatches(len(nodes)) {
-		batch := nodes[next : next+size]
-		next += size
-		errs := make([]error, len(batch))
-		var wg sync.WaitGroup
-		for i, node := range batch {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs[i] = c.createPod(ctx, ds, newPod(ds, hash, gen, node))
-				if errs[i] != nil {
-					c.creates.Created(key)
-				}
-			}()
+	settle := func(string) { c.creates.Created(key) } // a create that failed or never ran
+	return controller.SlowStart(nodes, func(node string) error {
+		err := c.createPod(ctx, ds, newPod(ds, hash, gen, node))
+		if err != nil {
+			settle(node)
 		}
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
-			for range len(nodes) - next {
-				c.creates.Created(key)
-			}
-			return err
-		}
-	}
-	return nil
+		return err
+	}, settle)
 }
 
 func (c *Controller) createPod(ctx context.Context, ds *appsv1.DaemonSet, pod *corev1.Pod) error {

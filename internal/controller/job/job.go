@@ -616,30 +616,14 @@ func (c *Controller) createPods(ctx context.Context, key string, j *batchv1.Job,
 		return nil
 	}
 	c.exp.ExpectCreates(key, len(indexes))
-	next := 0
-	for _, size := range controller.SlowStartBatches(len(indexes)) {
-		errs := make([]error, size)
-		var wg sync.WaitGroup
-		for i := range size {
-			index := indexes[next+i]
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if errs[i] = c.createPod(ctx, j, index); errs[i] != nil {
-					c.exp.Created(key)
-				}
-			}()
+	settle := func(int) { c.exp.Created(key) } // a create that failed or never ran
+	return controller.SlowStart(indexes, func(index int) error {
+		err := c.createPod(ctx, j, index)
+		if err != nil {
+			settle(index)
 		}
-		wg.Wait()
-		next += size
-		if err := errors.Join(errs...); err != nil {
-			for range len(indexes) - next {
-				c.exp.Created(key)
-			}
-			return err
-		}
-	}
-	return nil
+		return err
+	}, settle)
 }
 
 // podForJob builds the pod for j, for index (or -1).

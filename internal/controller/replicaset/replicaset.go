@@ -200,29 +200,14 @@ func (c *Controller) manage(ctx context.Context, key string, rs *appsv1.ReplicaS
 	case diff < 0:
 		n := min(-diff, burstReplicas)
 		c.exp.ExpectCreates(key, n)
-		left := n
-		for _, size := range controller.SlowStartBatches(n) {
-			errs := make([]error, size)
-			var wg sync.WaitGroup
-			for i := range size {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					errs[i] = c.createPod(ctx, rs)
-					if errs[i] != nil {
-						c.exp.Created(key)
-					}
-				}()
+		settle := func(struct{}) { c.exp.Created(key) } // a create that failed or never ran
+		return controller.SlowStart(make([]struct{}, n), func(struct{}) error {
+			err := c.createPod(ctx, rs)
+			if err != nil {
+				settle(struct{}{})
 			}
-			wg.Wait()
-			left -= size
-			if err := errors.Join(errs...); err != nil {
-				for range left {
-					c.exp.Created(key)
-				}
-				return err
-			}
-		}
+			return err
+		}, settle)
 	case diff > 0:
 		victims := podsToDelete(pods, min(diff, burstReplicas))
 		uids := make([]types.UID, len(victims))

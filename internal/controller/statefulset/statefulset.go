@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -302,7 +301,7 @@ func (c *Controller) manage(ctx context.Context, key string, set *appsv1.Statefu
 			templates[current.Name] = t
 		}
 		c.exp.ExpectCreates(key, len(creates))
-		return c.each(creates, func(a action) error {
+		return controller.SlowStart(creates, func(a action) error {
 			err := c.createPod(ctx, set, templates[a.revision], a)
 			if err != nil {
 				c.exp.Created(key)
@@ -319,7 +318,7 @@ func (c *Controller) manage(ctx context.Context, key string, set *appsv1.Statefu
 			uids[i] = a.pod.UID
 		}
 		c.exp.ExpectDeletes(key, uids)
-		return c.each(deletes, func(a action) error {
+		return controller.SlowStart(deletes, func(a action) error {
 			err := c.deletePodFor(ctx, set, a)
 			if err != nil {
 				c.exp.Deleted(key, a.pod.UID)
@@ -329,31 +328,6 @@ func (c *Controller) manage(ctx context.Context, key string, set *appsv1.Statefu
 			}
 			return err
 		}, func(a action) { c.exp.Deleted(key, a.pod.UID) })
-	}
-	return nil
-}
-
-// each runs f for the actions of one pass, which are independent of each
-// other, concurrently in slow-start batches: after a batch with an error
-// the rest are skipped (and skip is called for each) so that a refused
-// template costs a few requests, not one per ordinal.
-func (c *Controller) each(actions []action, f func(action) error, skip func(action)) error {
-	done := 0
-	for _, size := range controller.SlowStartBatches(len(actions)) {
-		batch := actions[done : done+size]
-		done += size
-		errs := make([]error, len(batch))
-		var wg sync.WaitGroup
-		for i, a := range batch {
-			wg.Go(func() { errs[i] = f(a) })
-		}
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
-			for _, a := range actions[done:] {
-				skip(a)
-			}
-			return err
-		}
 	}
 	return nil
 }
