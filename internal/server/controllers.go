@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/bosun-sh/bosun/internal/controller/garbagecollector"
 	"github.com/bosun-sh/bosun/internal/controller/job"
 	"github.com/bosun-sh/bosun/internal/controller/namespace"
+	"github.com/bosun-sh/bosun/internal/controller/nodeipam"
 	"github.com/bosun-sh/bosun/internal/controller/nodelifecycle"
 	"github.com/bosun-sh/bosun/internal/controller/podgc"
 	"github.com/bosun-sh/bosun/internal/controller/replicaset"
@@ -45,6 +47,15 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, serverURL string,
 	if err != nil {
 		return err
 	}
+	cluster, err := netip.ParsePrefix(conf.ClusterCIDR)
+	if err != nil {
+		return err
+	}
+	nodeBits := 24
+	if cluster.Addr().Is6() {
+		nodeBits = 64
+	}
+	nodeBits = max(nodeBits, cluster.Bits())
 	log = log.With("component", "controller-manager")
 	wg.Add(1)
 	go func() {
@@ -53,7 +64,13 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, serverURL string,
 			c := controller.NewContext(client, dyn, log)
 			c.Metadata = md
 			defer c.Shutdown()
+			ipam, err := nodeipam.New(c, cluster, nodeBits)
+			if err != nil {
+				log.Error("node IPAM", "err", err)
+				return
+			}
 			controller.RunLoops(ctx, c, []controller.Loop{
+				{Name: "nodeipam", Run: ipam.Run},
 				{Name: "namespace", Run: namespace.New(client, dyn, c.Informers, log.With("controller", "namespace")).Run},
 				{Name: "nodelifecycle", Run: nodelifecycle.New(client, c.Informers, c.Clock, c.Recorder("node-lifecycle-controller"), log.With("controller", "nodelifecycle"), nodelifecycle.Options{
 					GracePeriod:       conf.NodeMonitorGracePeriod,
