@@ -1,0 +1,8 @@
+// Package volume owns what a pod's containers see of the node's files: it lays out the
+// pod's volumes under ROOT/<podUID>/volumes/<plugin>/<name> (emptyDir, configMap, secret,
+// downwardAPI, projected, plus hostPath type checks), keeps API-backed volumes current
+// through atomic `..data` symlink swaps, writes the pod's /etc/hosts, and turns a
+// container's volumeMounts and env into the CRI mounts and key/values the runtime needs.
+// The layout and the error messages follow the kubelet's, so files on disk, `kubectl
+// describe` events and container behaviour match what Kubernetes users expect.
+package volume
