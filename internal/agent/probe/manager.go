@@ -58,6 +58,8 @@ type Manager struct {
 	// afterProbe, when set by tests, is called by a worker each time it has
 	// handled a tick, whether or not that ran a probe.
 	afterProbe func(Kind)
+	// afterExit, when set by tests, is called when a worker's goroutine ends.
+	afterExit func(Kind)
 
 	mu      sync.Mutex
 	workers map[workerKey]*worker
@@ -309,6 +311,9 @@ func (w *worker) remove() {
 	if w.m.workers[w.key] == w {
 		delete(w.m.workers, w.key)
 	}
+	if w.m.afterExit != nil {
+		w.m.afterExit(w.key.kind)
+	}
 }
 
 // probe handles one tick and returns whether the worker goes on.
@@ -394,18 +399,20 @@ func (w *worker) set(res Result) {
 		u.Message = fmt.Sprintf("Container %s failed %s probe, will be restarted", w.key.container, lower(w.key.kind))
 		u.TerminationGracePeriodSeconds = w.spec.TerminationGracePeriodSeconds
 	}
+	m.mu.Unlock()
+	if m.onChange != nil {
+		m.onChange(u)
+	}
 	if w.key.kind == Startup && res == Success {
 		// Readiness need not wait up to a period once the container started.
+		m.mu.Lock()
 		if r, ok := m.workers[workerKey{w.key.pod, w.key.container, Readiness}]; ok {
 			select {
 			case r.trigger <- struct{}{}:
 			default:
 			}
 		}
-	}
-	m.mu.Unlock()
-	if m.onChange != nil {
-		m.onChange(u)
+		m.mu.Unlock()
 	}
 }
 
