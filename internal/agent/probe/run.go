@@ -189,9 +189,17 @@ func newHTTPRequest(ctx context.Context, a *corev1.HTTPGetAction, t Target, purp
 	if err != nil {
 		return nil, err
 	}
+	if scheme != "http" && scheme != "https" {
+		return nil, fmt.Errorf("unsupported scheme %q", a.Scheme)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, httpURL(scheme, host, port, a.Path).String(), nil)
 	if err != nil {
 		return nil, fmt.Errorf("http %s request: %w", purpose, err)
+	}
+	// The URL is built as text and parsed back; a host with URL syntax in
+	// it ("a/b", "user@h") would silently send the request elsewhere.
+	if req.URL.Hostname() != host || req.URL.Port() != strconv.Itoa(port) {
+		return nil, fmt.Errorf("host %q does not make a valid URL", host)
 	}
 	headers := make(http.Header, len(a.HTTPHeaders)+2)
 	for _, h := range a.HTTPHeaders {

@@ -96,6 +96,8 @@ func TestRunHTTP(t *testing.T) {
 		{name: "body truncated", action: corev1.HTTPGetAction{Path: "/big", Port: intstr.FromInt32(int32(port))}, want: Success, output: strings.Repeat("a", maxOutput)},
 		{name: "https without verification", action: corev1.HTTPGetAction{Path: "/ok", Port: intstr.FromInt32(int32(tlsPort)), Scheme: corev1.URISchemeHTTPS}, want: Success, output: "ok"},
 		{name: "explicit host", action: corev1.HTTPGetAction{Host: "127.0.0.1", Path: "/ok", Port: intstr.FromInt32(int32(port))}, want: Success, output: "ok"},
+		{name: "unsupported scheme", action: corev1.HTTPGetAction{Path: "/ok", Port: intstr.FromInt32(int32(port)), Scheme: "ftp"}, want: Unknown, output: `unsupported scheme "ftp"`},
+		{name: "host with URL syntax", action: corev1.HTTPGetAction{Host: "user@127.0.0.1", Port: intstr.FromInt32(int32(port))}, want: Unknown, output: "http probe request: parse "},
 		{name: "timeout", action: corev1.HTTPGetAction{Path: "/slow", Port: intstr.FromInt32(int32(port))}, timeout: 100 * time.Millisecond, want: Failure},
 	}
 	for _, tc := range cases {
@@ -111,6 +113,12 @@ func TestRunHTTP(t *testing.T) {
 			if tc.name == "redirect loop" {
 				if !strings.HasSuffix(out, "stopped after 10 redirects") {
 					t.Fatalf("output %q", out)
+				}
+				return
+			}
+			if tc.name == "host with URL syntax" {
+				if !strings.HasPrefix(out, tc.output) {
+					t.Fatalf("output %q, want prefix %q", out, tc.output)
 				}
 				return
 			}
@@ -332,6 +340,9 @@ func FuzzHTTPURL(f *testing.F) {
 		want, err := resolvePort(a.Port, container)
 		if err != nil {
 			t.Fatalf("request built for port %q that does not resolve: %v", port, err)
+		}
+		if h := a.Host; h == "" && req.URL.Hostname() != "10.1.2.3" || h != "" && req.URL.Hostname() != h {
+			t.Fatalf("request for %q goes to host %q, want %q", req.URL, req.URL.Hostname(), h)
 		}
 		if req.URL.Port() != strconv.Itoa(want) {
 			t.Fatalf("request for %q goes to port %q, want %d", req.URL, req.URL.Port(), want)
