@@ -295,3 +295,15 @@ func (m *Manager) Teardown(podUID types.UID) error {
 	}
 	return nil
 }
+
+// under keeps the mount points equal to dir or inside it.
+func under(mps []string, dir string) []string {
+	dir = filepath.Clean(dir)
+	var out []string
+	for _, mp := range mps {
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			out = append(out, mp)
+		}
+	}
+	return out
+}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -52,18 +51,6 @@ func (kernelMounter) mountPoints(dir string) ([]string, error) {
 		return nil, err
 	}
 	return under(all, dir), nil
-}
-
-// under keeps the mount points equal to dir or inside it.
-func under(mps []string, dir string) []string {
-	dir = filepath.Clean(dir)
-	var out []string
-	for _, mp := range mps {
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			out = append(out, mp)
-		}
-	}
-	return out
 }
 
 // parseMountInfo returns the mount point (fifth field) of every line of a
