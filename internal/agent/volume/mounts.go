@@ -111,27 +111,40 @@ func subPathHostPath(volPath, sub string) (string, error) {
 			return "", errors.New("must not contain '..'")
 		}
 	}
-	p := filepath.Join(volPath, sub)
-	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(p, 0o755); err != nil {
-			return "", fmt.Errorf("create: %w", err)
-		}
-		if err := os.Chmod(p, 0o755); err != nil {
-			return "", fmt.Errorf("chmod: %w", err)
-		}
-	} else if err != nil {
-		return "", err
-	}
 	realVol, err := filepath.EvalSymlinks(volPath)
 	if err != nil {
 		return "", fmt.Errorf("resolve volume: %w", err)
 	}
-	real, err := filepath.EvalSymlinks(p)
+	inside := func(p string) bool {
+		return p == realVol || strings.HasPrefix(p, realVol+string(filepath.Separator))
+	}
+	// Resolve the part that exists before creating the rest, so a symlink planted in
+	// the volume cannot make us create directories elsewhere on the host.
+	existing, missing := filepath.Join(volPath, sub), ""
+	for {
+		if _, err := os.Lstat(existing); err == nil {
+			break
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+		missing = filepath.Join(filepath.Base(existing), missing)
+		existing = filepath.Dir(existing)
+	}
+	real, err := filepath.EvalSymlinks(existing)
 	if err != nil {
 		return "", fmt.Errorf("resolve: %w", err)
 	}
-	if real != realVol && !strings.HasPrefix(real, realVol+string(filepath.Separator)) {
+	if !inside(real) {
 		return "", fmt.Errorf("resolves to %s, outside the volume", real)
+	}
+	if missing != "" {
+		real = filepath.Join(real, missing)
+		if err := os.MkdirAll(real, 0o755); err != nil {
+			return "", fmt.Errorf("create: %w", err)
+		}
+		if err := os.Chmod(real, 0o755); err != nil {
+			return "", fmt.Errorf("chmod: %w", err)
+		}
 	}
 	// The resolved path is what gets bind-mounted, so a later symlink swap inside the
 	// volume cannot redirect it.
