@@ -285,3 +285,21 @@ func ClientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 	}
 	return cfg, nil
 }
+
+// IssueServing signs a serving certificate for names, valid for a year (a
+// node agent's HTTPS endpoint).
+func (b *Bundle) IssueServing(commonName string, n Names) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	der, err := sign(b.CA, b.CAKey, key.Public(), pkix.Name{CommonName: commonName}, n, x509.ExtKeyUsageServerAuth, false)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
+}

@@ -46,6 +46,11 @@ type Config struct {
 	ClusterDomain   string
 	IngressHTTP     int
 	IngressHTTPS    int
+	// AgentPort is the node agent's HTTPS port (logs, exec, port-forward).
+	AgentPort int
+	// RuntimeEndpoint is an existing CRI socket for the agent to use
+	// instead of starting its own containerd.
+	RuntimeEndpoint string
 	// CompactionInterval is how often history older than one interval is
 	// compacted away.
 	CompactionInterval time.Duration
@@ -74,6 +79,7 @@ func Defaults() Config {
 		ClusterDomain:            "cluster.local",
 		IngressHTTP:              80,
 		IngressHTTPS:             443,
+		AgentPort:                10250,
 		CompactionInterval:       5 * time.Minute,
 		NodeMonitorGracePeriod:   40 * time.Second,
 		DefaultTolerationSeconds: 300,
@@ -185,6 +191,11 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 		if err := startScheduler(loops, &wg, serverURL, bundle, log); err != nil {
+			return err
+		}
+	}
+	if !cfg.DisableAgent {
+		if err := startAgent(loops, &wg, serverURL, bundle, cfg, advertise, log); err != nil {
 			return err
 		}
 	}

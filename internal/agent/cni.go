@@ -1,0 +1,80 @@
+package agent
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+
+	"github.com/containernetworking/cni/libcni"
+)
+
+// BridgeName is the host bridge every pod of the node is attached to.
+const BridgeName = "bosun0"
+
+// cniConfig is the node's pod network: a bridge with the node's pod range
+// (host-local IPAM, the bridge as gateway, masquerade for traffic leaving
+// the range), hostPort mappings through portmap. containerd's CRI plugin
+// runs these plugins (through libcni) for every sandbox; it adds the
+// loopback interface itself.
+func cniConfig(podCIDR netip.Prefix, ipamDir string) ([]byte, error) {
+	conf := map[string]any{
+		"cniVersion": "1.0.0",
+		"name":       "bosun",
+		"plugins": []any{
+			map[string]any{
+				"type":        "bridge",
+				"bridge":      BridgeName,
+				"isGateway":   true,
+				"ipMasq":      true,
+				"hairpinMode": true,
+				"ipam": map[string]any{
+					"type":    "host-local",
+					"ranges":  [][]map[string]string{{{"subnet": podCIDR.Masked().String()}}},
+					"routes":  []map[string]string{{"dst": defaultRoute(podCIDR)}},
+					"dataDir": ipamDir,
+				},
+			},
+			map[string]any{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}, "snat": true},
+		},
+	}
+	b, err := json.MarshalIndent(conf, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	// Parse it back as libcni will: a configuration containerd would
+	// refuse is an error here, where it can be reported.
+	if _, err := libcni.ConfListFromBytes(b); err != nil {
+		return nil, fmt.Errorf("CNI configuration: %w", err)
+	}
+	return b, nil
+}
+
+func defaultRoute(p netip.Prefix) string {
+	if p.Addr().Is6() {
+		return "::/0"
+	}
+	return "0.0.0.0/0"
+}
+
+// writeCNIConfig writes the node's network configuration where containerd
+// looks for it, replacing it atomically.
+func writeCNIConfig(confDir string, podCIDR netip.Prefix, ipamDir string) error {
+	b, err := cniConfig(podCIDR, ipamDir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(confDir, 0o755); err != nil {
+		return err
+	}
+	path := filepath.Join(confDir, "10-bosun.conflist")
+	if old, err := os.ReadFile(path); err == nil && string(old) == string(b) {
+		return nil
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
