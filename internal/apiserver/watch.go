@@ -338,6 +338,11 @@ func (ww *watcher) bookmark(rev int64, initialEnd bool) bool {
 	if initialEnd {
 		m.SetAnnotations(map[string]string{initialEventsEnd: "true"})
 	}
+	if ww.as == "PartialObjectMetadata" {
+		// A metadata-only client decodes every event, bookmarks too, as
+		// PartialObjectMetadata.
+		obj = partialMetadata(obj, ww.vers)
+	}
 	ok := ww.write(watch.Bookmark, obj)
 	ww.doFlush()
 	return ok
