@@ -203,3 +203,90 @@ func TestUnreachable(t *testing.T) {
 		t.Errorf("err = %v, want ErrUnreachable naming the socket", err)
 	}
 }
+
+func TestAdd(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	good := filepath.Join(src, "pause.tar")
+	f, err := os.Create(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WritePause(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	noSuffix := filepath.Join(src, "pause-image")
+	data, _ := os.ReadFile(good)
+	os.WriteFile(noSuffix, data, 0o600)
+	text := filepath.Join(src, "notes.tar")
+	os.WriteFile(text, []byte("just some text, not a tar archive at all"), 0o644)
+
+	t.Run("bad input changes nothing", func(t *testing.T) {
+		cases := []struct {
+			name  string
+			files []string
+			want  string
+		}{
+			{"none", nil, "no image tarball"},
+			{"missing", []string{good, filepath.Join(src, "missing.tar")}, "no such file"},
+			{"not a tar", []string{good, text}, "not an image archive"},
+			{"a directory", []string{src}, "not a regular file"},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				dataDir := t.TempDir()
+				_, err := Add(ctx, dataDir, tc.files)
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("err = %v, want it to mention %q", err, tc.want)
+				}
+				if entries, _ := os.ReadDir(dataDir); len(entries) != 0 {
+					t.Errorf("the data directory was changed: %v", entries)
+				}
+			})
+		}
+	})
+
+	t.Run("agent not running", func(t *testing.T) {
+		dataDir := t.TempDir()
+		added, err := Add(ctx, dataDir, []string{good, noSuffix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := ImagesDir(dataDir)
+		if len(added) != 2 || added[0].QueuedAs != filepath.Join(dir, "pause.tar") || added[1].QueuedAs != filepath.Join(dir, "pause-image.tar") ||
+			len(added[0].Names) != 1 || added[0].Names[0] != PauseImage {
+			t.Fatalf("Add = %+v", added)
+		}
+		copied, err := os.ReadFile(added[1].QueuedAs)
+		if err != nil || string(copied) != string(data) {
+			t.Errorf("copy differs from the original: %v", err)
+		}
+	})
+
+	t.Run("agent running", func(t *testing.T) {
+		address, log := fakeContainerd(t)
+		dataDir, err := os.MkdirTemp("", "add-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(dataDir)
+		os.MkdirAll(filepath.Dir(ContainerdAddress(dataDir)), 0o755)
+		if err := os.Symlink(address, ContainerdAddress(dataDir)); err != nil {
+			t.Fatal(err)
+		}
+		added, err := Add(ctx, dataDir, []string{good})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(added) != 1 || added[0].QueuedAs != "" {
+			t.Errorf("Add = %+v", added)
+		}
+		if calls := ctrCalls(t, log); len(calls) != 1 || !strings.HasSuffix(calls[0], "images import "+good) {
+			t.Errorf("ctr calls = %q", calls)
+		}
+		if _, err := os.Stat(ImagesDir(dataDir)); err == nil {
+			t.Error("the images directory was written although containerd answered")
+		}
+	})
+}

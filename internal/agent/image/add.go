@@ -1,0 +1,102 @@
+package image
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// ContainerdAddress is the socket of the containerd the agent runs for
+// the node whose data directory is dataDir.
+func ContainerdAddress(dataDir string) string {
+	return filepath.Join(dataDir, "agent", "containerd", "containerd.sock")
+}
+
+// ImagesDir is the air-gap images directory of the node whose data
+// directory is dataDir: the agent imports every tarball in it at start.
+func ImagesDir(dataDir string) string {
+	return filepath.Join(dataDir, "agent", "images")
+}
+
+// Added says what Add did with one tarball.
+type Added struct {
+	File  string
+	Names []string
+	// QueuedAs is set when containerd was not answering: the tarball was
+	// copied there, to be imported when the agent starts.
+	QueuedAs string
+}
+
+// Add makes image tarballs available to the node whose data directory is
+// dataDir, as `bosun image import` does: into its containerd when that
+// answers, else into its images directory for the agent to import at
+// start. Every file is checked to be a readable image tarball first, so
+// bad input changes nothing.
+func Add(ctx context.Context, dataDir string, files []string) ([]Added, error) {
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no image tarball given")
+	}
+	added := make([]Added, 0, len(files))
+	for _, f := range files {
+		a, err := InspectFile(f)
+		if err != nil {
+			return nil, err
+		}
+		added = append(added, Added{File: f, Names: a.Names})
+	}
+	address := ContainerdAddress(dataDir)
+	if Reachable(ctx, address) {
+		for i, a := range added {
+			if err := Import(ctx, address, a.File); err != nil {
+				return added[:i], err
+			}
+		}
+		return added, nil
+	}
+	dir := ImagesDir(dataDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("images directory: %w", err)
+	}
+	for i := range added {
+		name := filepath.Base(added[i].File)
+		if !strings.HasSuffix(name, ".tar") {
+			name += ".tar"
+		}
+		dst := filepath.Join(dir, name)
+		if err := copyFile(added[i].File, dst); err != nil {
+			return added[:i], fmt.Errorf("copying %s into %s: %w", added[i].File, dir, err)
+		}
+		added[i].QueuedAs = dst
+	}
+	return added, nil
+}
+
+// copyFile copies src to dst through a temporary file, so the agent
+// never imports half a tarball.
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(dst), ".copy-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, in); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), dst)
+}
