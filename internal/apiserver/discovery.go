@@ -52,8 +52,12 @@ func (s *Server) subresources(rs *resource) []apidiscoveryv2.APISubresourceDisco
 		add("scale", schema.GroupVersionKind{Group: "autoscaling", Version: "v1", Kind: "Scale"}, "get", "patch", "update")
 	}
 	if gvk.Group == "" && gvk.Kind == "Pod" {
+		add("attach", schema.GroupVersionKind{Version: "v1", Kind: "PodAttachOptions"}, "create", "get")
 		add("binding", schema.GroupVersionKind{Version: "v1", Kind: "Binding"}, "create")
 		add("eviction", schema.GroupVersionKind{Group: "policy", Version: "v1", Kind: "Eviction"}, "create")
+		add("exec", schema.GroupVersionKind{Version: "v1", Kind: "PodExecOptions"}, "create", "get")
+		add("log", gvk, "get")
+		add("portforward", schema.GroupVersionKind{Version: "v1", Kind: "PodPortForwardOptions"}, "create", "get")
 	}
 	if gvk.Group == "" && gvk.Kind == "Namespace" {
 		add("finalize", gvk, "update")

@@ -44,6 +44,10 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, r, newStatus(http.StatusNotFound, metav1.StatusReasonNotFound, "the server could not find the requested resource").s)
 		return
 	}
+	if _, ok := podStreams[t.subresource]; ok {
+		h.servePodStream(w, r)
+		return
+	}
 	if r.Method == http.MethodGet && (q.Get("watch") == "true" || q.Get("watch") == "1") && t.name == "" {
 		h.watch(w, r)
 		return
@@ -104,7 +108,7 @@ func (h *handler) subresourceKnown() bool {
 		return k.HasStatus
 	case "scale":
 		return h.rs.served.Scale != nil
-	case "binding", "eviction":
+	case "binding", "eviction", "log", "exec", "attach", "portforward":
 		return k.GVK.Kind == "Pod" && k.GVK.Group == ""
 	case "finalize":
 		return k.GVK.Kind == "Namespace"

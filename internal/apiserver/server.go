@@ -6,6 +6,7 @@ package apiserver
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"log/slog"
 	"net"
@@ -40,6 +41,11 @@ type Config struct {
 	OpenAPI http.Handler
 	// Logger, or slog.Default when nil.
 	Logger *slog.Logger
+	// NodeTLS is the client side of connections to the node agents, for
+	// pods/log, exec, attach and portforward: a client certificate the
+	// agents accept and the cluster CA as RootCAs. nil answers those with
+	// 503.
+	NodeTLS *tls.Config
 }
 
 // Server is the HTTP handler of the API.
