@@ -1,7 +1,3 @@
-// Package containerdtest starts a private containerd for tests: its own
-// root, state and socket in a temporary directory, stopped and cleaned up
-// (processes, shims, mounts) when the test ends. It never touches a
-// system-wide containerd.
 package containerdtest
 
 import (
@@ -16,9 +12,6 @@ import (
 	"testing"
 	"time"
 )
-
-// Binary is the containerd the tests run.
-const Binary = "/usr/bin/containerd"
 
 // Start runs containerd for the test and returns the address of its
 // socket. It skips the test when not root or when containerd is missing.
@@ -112,7 +105,7 @@ func killShims(t testing.TB, state string) {
 			continue
 		}
 		args := strings.Split(string(data), "\x00")
-		if !strings.Contains(args[0], "containerd-shim") || !strings.Contains(string(data), filepath.Dir(state)) {
+		if !strings.Contains(args[0], "containerd-shim") || !strings.Contains(string(data), filepath.Dir(state)+"/") {
 			continue
 		}
 		var pid int
