@@ -65,8 +65,9 @@ func validatePayloadPath(p string) error {
 
 // writeAtomic makes dir present exactly payload (paths relative to dir). It writes only
 // when the content or mode of some file differs from what ..data holds, and reports
-// whether it did.
-func writeAtomic(dir string, payload map[string]file) (bool, error) {
+// whether it did. With fsGroup, the new set is given to that group before it becomes
+// visible (files group-readable, directories setgid), as the pod's securityContext asks.
+func writeAtomic(dir string, payload map[string]file, fsGroup *int64) (bool, error) {
 	clean := make(map[string]file, len(payload))
 	for p, f := range payload {
 		if err := validatePayloadPath(p); err != nil {
@@ -77,6 +78,9 @@ func writeAtomic(dir string, payload map[string]file) (bool, error) {
 			return false, fmt.Errorf("invalid path %q: must name a file", p)
 		}
 		f.mode &= fs.ModePerm
+		if fsGroup != nil {
+			f.mode |= 0o440
+		}
 		clean[cp] = f
 	}
 
@@ -118,6 +122,12 @@ func writeAtomic(dir string, payload map[string]file) (bool, error) {
 		// WriteFile's mode passes through the umask.
 		if err := os.Chmod(target, f.mode); err != nil {
 			return false, fmt.Errorf("chmod %s: %w", p, err)
+		}
+	}
+
+	if fsGroup != nil {
+		if err := chownTree(tsDir, int(*fsGroup)); err != nil {
+			return false, err
 		}
 	}
 
@@ -238,4 +248,28 @@ func sameContent(root string, onDisk map[string]struct{}, payload map[string]fil
 		}
 	}
 	return true, nil
+}
+
+// chownTree gives every file and directory under root to group gid; directories also get
+// setgid so files created later inherit the group.
+func chownTree(root string, gid int) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := os.Lchown(p, -1, gid); err != nil {
+			return fmt.Errorf("set group of %s: %w", p, err)
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if err := os.Chmod(p, info.Mode().Perm()|fs.ModeSetgid|0o110); err != nil {
+			return fmt.Errorf("chmod %s: %w", p, err)
+		}
+		return nil
+	})
 }

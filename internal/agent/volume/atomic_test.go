@@ -18,7 +18,7 @@ func TestWriteAtomicLayout(t *testing.T) {
 		"a":        {data: []byte("A"), mode: 0o644},
 		"sub/b":    {data: []byte("B"), mode: 0o400},
 		"sub/deep": {data: []byte("D"), mode: 0o600},
-	})
+	}, nil)
 	if err != nil || !changed {
 		t.Fatalf("first write: changed=%v err=%v", changed, err)
 	}
@@ -58,14 +58,14 @@ func inode(t *testing.T, path string) uint64 {
 func TestWriteAtomicUpdateInPlace(t *testing.T) {
 	dir := t.TempDir()
 	v1 := map[string]file{"keep": {data: []byte("1"), mode: 0o644}, "gone": {data: []byte("x"), mode: 0o644}}
-	if _, err := writeAtomic(dir, v1); err != nil {
+	if _, err := writeAtomic(dir, v1, nil); err != nil {
 		t.Fatal(err)
 	}
 	ino := inode(t, dir)
 	old, _ := os.Readlink(filepath.Join(dir, dataDirName))
 
 	// Unchanged content: nothing is rewritten.
-	if changed, err := writeAtomic(dir, v1); err != nil || changed {
+	if changed, err := writeAtomic(dir, v1, nil); err != nil || changed {
 		t.Fatalf("rewrite of same payload: changed=%v err=%v", changed, err)
 	}
 	if cur, _ := os.Readlink(filepath.Join(dir, dataDirName)); cur != old {
@@ -74,12 +74,12 @@ func TestWriteAtomicUpdateInPlace(t *testing.T) {
 
 	// A mode change alone is a change.
 	v1["keep"] = file{data: []byte("1"), mode: 0o600}
-	if changed, err := writeAtomic(dir, v1); err != nil || !changed {
+	if changed, err := writeAtomic(dir, v1, nil); err != nil || !changed {
 		t.Fatalf("mode change: changed=%v err=%v", changed, err)
 	}
 
 	v2 := map[string]file{"keep": {data: []byte("2"), mode: 0o644}, "new": {data: []byte("n"), mode: 0o644}}
-	if changed, err := writeAtomic(dir, v2); err != nil || !changed {
+	if changed, err := writeAtomic(dir, v2, nil); err != nil || !changed {
 		t.Fatalf("update: changed=%v err=%v", changed, err)
 	}
 	if inode(t, dir) != ino {
@@ -108,7 +108,7 @@ func TestWriteAtomicUpdateInPlace(t *testing.T) {
 func TestWriteAtomicRejectsBadPaths(t *testing.T) {
 	for _, p := range []string{"", "/abs", "../up", "a/../../b", "..hidden", "..data", ".", strings.Repeat("x", 256)} {
 		t.Run(p, func(t *testing.T) {
-			if _, err := writeAtomic(t.TempDir(), map[string]file{p: {data: []byte("x"), mode: 0o644}}); err == nil {
+			if _, err := writeAtomic(t.TempDir(), map[string]file{p: {data: []byte("x"), mode: 0o644}}, nil); err == nil {
 				t.Errorf("path %q accepted", p)
 			}
 		})
@@ -117,10 +117,10 @@ func TestWriteAtomicRejectsBadPaths(t *testing.T) {
 
 func TestWriteAtomicEmptyPayload(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := writeAtomic(dir, map[string]file{"a": {data: []byte("A"), mode: 0o644}}); err != nil {
+	if _, err := writeAtomic(dir, map[string]file{"a": {data: []byte("A"), mode: 0o644}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := writeAtomic(dir, map[string]file{}); err != nil {
+	if _, err := writeAtomic(dir, map[string]file{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Lstat(filepath.Join(dir, "a")); !errors.Is(err, fs.ErrNotExist) {
@@ -139,7 +139,7 @@ func TestWriteAtomicReadersSeeWholeSets(t *testing.T) {
 		}
 		return p
 	}
-	if _, err := writeAtomic(dir, version("0")); err != nil {
+	if _, err := writeAtomic(dir, version("0"), nil); err != nil {
 		t.Fatal(err)
 	}
 	var (
@@ -184,7 +184,7 @@ func TestWriteAtomicReadersSeeWholeSets(t *testing.T) {
 		}()
 	}
 	for i := 1; i < 200; i++ {
-		if _, err := writeAtomic(dir, version(string(rune('0'+i%10)))); err != nil {
+		if _, err := writeAtomic(dir, version(string(rune('0'+i%10))), nil); err != nil {
 			t.Fatal(err)
 		}
 	}

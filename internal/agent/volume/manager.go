@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -180,7 +181,7 @@ func (m *Manager) setupVolume(ctx context.Context, pod *corev1.Pod, vol *corev1.
 	if err != nil {
 		return err
 	}
-	changed, err := writeAtomic(dir, payload)
+	changed, err := writeAtomic(dir, payload, fsGroup(pod))
 	if err != nil {
 		return fmt.Errorf("write volume contents: %w", err)
 	}
@@ -193,15 +194,49 @@ func (m *Manager) setupVolume(ctx context.Context, pod *corev1.Pod, vol *corev1.
 func (m *Manager) setupEmptyDir(pod *corev1.Pod, dir string, ed *corev1.EmptyDirVolumeSource) error {
 	switch ed.Medium {
 	case corev1.StorageMediumDefault:
+		_, statErr := os.Lstat(dir)
 		if err := os.MkdirAll(dir, 0o777); err != nil {
 			return fmt.Errorf("create emptyDir: %w", err)
 		}
 		// Any container user may write an emptyDir; MkdirAll's mode went through the umask.
-		return os.Chmod(dir, 0o777)
+		if err := os.Chmod(dir, 0o777); err != nil {
+			return err
+		}
+		if errors.Is(statErr, fs.ErrNotExist) {
+			return m.emptyDirGroup(pod, dir)
+		}
+		return nil
 	case corev1.StorageMediumMemory:
-		return m.ensureDir(dir, true, memoryVolumeSize(pod, ed.SizeLimit, m.nodeAllocatable()))
+		mps, err := m.mount.mountPoints(dir)
+		if err != nil {
+			return err
+		}
+		if err := m.ensureDir(dir, true, memoryVolumeSize(pod, ed.SizeLimit, m.nodeAllocatable())); err != nil {
+			return err
+		}
+		if !slices.Contains(mps, dir) {
+			return m.emptyDirGroup(pod, dir)
+		}
+		return nil
 	}
 	return fmt.Errorf("emptyDir medium %q: %w", ed.Medium, ErrUnsupportedVolume)
+}
+
+// emptyDirGroup hands a new emptyDir to the pod's fsGroup. Only the fresh directory is
+// touched: what containers write later inherits the group through setgid.
+func (m *Manager) emptyDirGroup(pod *corev1.Pod, dir string) error {
+	gid := fsGroup(pod)
+	if gid == nil {
+		return nil
+	}
+	return chownTree(dir, int(*gid))
+}
+
+func fsGroup(pod *corev1.Pod) *int64 {
+	if sc := pod.Spec.SecurityContext; sc != nil {
+		return sc.FSGroup
+	}
+	return nil
 }
 
 // ensureDir creates dir and, with tmpfs, mounts a tmpfs on it unless one is there

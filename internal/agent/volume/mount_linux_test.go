@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -159,4 +160,42 @@ func FuzzParseMountInfo(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestFSGroup(t *testing.T) {
+	pod := testPod()
+	pod.Spec.SecurityContext = &corev1.PodSecurityContext{FSGroup: ptr(int64(2000))}
+	pod.Spec.Volumes = []corev1.Volume{
+		{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "tls", DefaultMode: ptr(int32(0o400))}}},
+		{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+	}
+	m := newRootManager(t, pod)
+	if err := m.Setup(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	vols := filepath.Join(m.root, string(pod.UID), "volumes")
+	check := func(path string, wantMode os.FileMode) {
+		t.Helper()
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if gid := st.Sys().(*syscall.Stat_t).Gid; gid != 2000 {
+			t.Errorf("%s gid = %d, want 2000", path, gid)
+		}
+		if st.Mode()&(os.ModePerm|os.ModeSetgid) != wantMode {
+			t.Errorf("%s mode = %v, want %v", path, st.Mode(), wantMode)
+		}
+	}
+	check(filepath.Join(vols, pluginSecret, "tls", "tls.key"), 0o440)
+	check(filepath.Join(vols, pluginSecret, "tls", dataDirName), 0o755|os.ModeSetgid)
+	check(filepath.Join(vols, pluginEmptyDir, "data"), 0o777|os.ModeSetgid)
+
+	before, _ := os.Readlink(filepath.Join(vols, pluginSecret, "tls", dataDirName))
+	if err := m.Setup(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.Readlink(filepath.Join(vols, pluginSecret, "tls", dataDirName)); after != before {
+		t.Error("fsGroup modes made every sync rewrite the secret")
+	}
 }

@@ -164,7 +164,12 @@ func projectedPayload(ctx context.Context, src Sources, pod *corev1.Pod, p *core
 				errs = append(errs, fmt.Errorf("fetch token: %w", err))
 				continue
 			}
-			payload[t.Path] = file{data: []byte(tok), mode: fileMode(nil, p.DefaultMode)}
+			mode := fileMode(nil, p.DefaultMode)
+			if fsGroup(pod) != nil {
+				// Only the owner and, once the group is applied, the fsGroup may read it.
+				mode = 0o600
+			}
+			payload[t.Path] = file{data: []byte(tok), mode: mode}
 		case s.ClusterTrustBundle != nil:
 			errs = append(errs, errors.New("clusterTrustBundle projection is not supported"))
 		default:
