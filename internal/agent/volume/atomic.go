@@ -91,16 +91,24 @@ func writeAtomic(dir string, payload map[string]file, fsGroup *int64) (bool, err
 	var oldFiles map[string]struct{}
 	if oldTs != "" {
 		oldFiles, err = listFiles(filepath.Join(dir, oldTs))
-		if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			// ..data dangles (its set was removed by hand): write a fresh one.
+			oldTs, oldFiles = "", nil
+		} else if err != nil {
 			return false, err
 		}
+	}
+	if oldTs != "" {
 		same, err := sameContent(filepath.Join(dir, oldTs), oldFiles, clean)
 		if err != nil {
 			return false, err
 		}
 		if same {
-			// Links may be missing after a crash between the swap and their creation.
-			return false, linkTopLevel(dir, clean, oldFiles)
+			// Links and leftovers may be off after a crash in the middle of an update.
+			if err := linkTopLevel(dir, clean); err != nil {
+				return false, err
+			}
+			return false, removeStale(dir, oldTs)
 		}
 	}
 
@@ -141,28 +149,36 @@ func writeAtomic(dir string, payload map[string]file, fsGroup *int64) (bool, err
 	if err := os.Rename(tmpLink, filepath.Join(dir, dataDirName)); err != nil {
 		return false, fmt.Errorf("swap %s: %w", dataDirName, err)
 	}
-	if err := linkTopLevel(dir, clean, oldFiles); err != nil {
+	if err := linkTopLevel(dir, clean); err != nil {
 		return true, err
 	}
-	// Anything else hidden is a previous set (or a leftover of a crashed update).
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return true, fmt.Errorf("list volume dir: %w", err)
-	}
-	for _, e := range entries {
-		name := e.Name()
-		if strings.HasPrefix(name, "..") && name != dataDirName && name != filepath.Base(tsDir) {
-			if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
-				return true, fmt.Errorf("remove old data dir %s: %w", name, err)
-			}
-		}
+	if err := removeStale(dir, filepath.Base(tsDir)); err != nil {
+		return true, err
 	}
 	return true, nil
 }
 
+// removeStale deletes hidden entries other than ..data and the current set: earlier
+// sets, and leftovers of an update that crashed halfway.
+func removeStale(dir, current string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("list volume dir: %w", err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, "..") && name != dataDirName && name != current {
+			if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
+				return fmt.Errorf("remove old data dir %s: %w", name, err)
+			}
+		}
+	}
+	return nil
+}
+
 // linkTopLevel makes one <name> -> ..data/<name> symlink per top-level name of payload
-// and removes the links of names the previous set had and this one lacks.
-func linkTopLevel(dir string, payload map[string]file, oldFiles map[string]struct{}) error {
+// and removes links into ..data for names the payload lacks.
+func linkTopLevel(dir string, payload map[string]file) error {
 	want := topLevel(payload)
 	for name := range want {
 		link := filepath.Join(dir, name)
@@ -170,7 +186,8 @@ func linkTopLevel(dir string, payload map[string]file, oldFiles map[string]struc
 		if cur, err := os.Readlink(link); err == nil && cur == target {
 			continue
 		}
-		tmp := link + ".tmp-link"
+		// A hidden name cannot collide with a key: keys never start with "..".
+		tmp := filepath.Join(dir, "..link_tmp")
 		_ = os.Remove(tmp)
 		if err := os.Symlink(target, tmp); err != nil {
 			return fmt.Errorf("link %s: %w", name, err)
@@ -180,9 +197,18 @@ func linkTopLevel(dir string, payload map[string]file, oldFiles map[string]struc
 			return fmt.Errorf("link %s: %w", name, err)
 		}
 	}
-	for p := range oldFiles {
-		name := strings.SplitN(p, "/", 2)[0]
-		if _, ok := want[name]; ok {
+	// Scanning the directory rather than the previous set also catches links left
+	// behind when that set was lost.
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("list volume dir: %w", err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if _, ok := want[name]; ok || strings.HasPrefix(name, "..") || e.Type()&fs.ModeSymlink == 0 {
+			continue
+		}
+		if target, err := os.Readlink(filepath.Join(dir, name)); err != nil || !strings.HasPrefix(target, dataDirName+"/") {
 			continue
 		}
 		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {

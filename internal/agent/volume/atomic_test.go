@@ -194,3 +194,46 @@ func TestWriteAtomicReadersSeeWholeSets(t *testing.T) {
 		t.Error("readers never completed a read")
 	}
 }
+
+func TestWriteAtomicRecoversFromCrashLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	p := map[string]file{"a": {data: []byte("A"), mode: 0o644}}
+	if _, err := writeAtomic(dir, p, nil); err != nil {
+		t.Fatal(err)
+	}
+	// An update that died after writing its set, a stale temporary link, a lost link.
+	if err := os.Mkdir(filepath.Join(dir, "..2020_01_01_00_00_00.123"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("..2020_01_01_00_00_00.123", filepath.Join(dir, newDataDirName)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "a")); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := writeAtomic(dir, p, nil); err != nil || changed {
+		t.Fatalf("changed=%v err=%v", changed, err)
+	}
+	if got := readFile(t, filepath.Join(dir, "a")); got != "A" {
+		t.Errorf("a = %q", got)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 3 {
+		t.Errorf("leftovers not removed: %d entries", len(entries))
+	}
+
+	// ..data pointing nowhere: the set is rewritten and stale links go.
+	cur, _ := os.Readlink(filepath.Join(dir, dataDirName))
+	if err := os.RemoveAll(filepath.Join(dir, cur)); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := writeAtomic(dir, map[string]file{"b": {data: []byte("B"), mode: 0o644}}, nil); err != nil || !changed {
+		t.Fatalf("changed=%v err=%v", changed, err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "a")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("stale link a kept: %v", err)
+	}
+	if got := readFile(t, filepath.Join(dir, "b")); got != "B" {
+		t.Errorf("b = %q", got)
+	}
+}
