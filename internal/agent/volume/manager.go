@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -132,17 +131,31 @@ var ErrUnsupportedVolume = errors.New("volume type is not supported on this node
 // kubelet's events (a missing ConfigMap reads `configmap "x" not found` and satisfies
 // apierrors.IsNotFound).
 func (m *Manager) Setup(ctx context.Context, pod *corev1.Pod) error {
+	pd, err := m.podDir(pod.UID)
+	if err != nil {
+		return err
+	}
+	// One look at the mount table per sync tells which tmpfs volumes are already up
+	// (after an agent restart, too).
+	mps, err := m.mount.mountPoints(pd)
+	if err != nil {
+		return err
+	}
+	mounted := make(map[string]bool, len(mps))
+	for _, mp := range mps {
+		mounted[mp] = true
+	}
 	var errs []error
 	for i := range pod.Spec.Volumes {
 		vol := &pod.Spec.Volumes[i]
-		if err := m.setupVolume(ctx, pod, vol); err != nil {
+		if err := m.setupVolume(ctx, pod, vol, mounted); err != nil {
 			errs = append(errs, fmt.Errorf("MountVolume.SetUp failed for volume %q : %w", vol.Name, err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (m *Manager) setupVolume(ctx context.Context, pod *corev1.Pod, vol *corev1.Volume) error {
+func (m *Manager) setupVolume(ctx context.Context, pod *corev1.Pod, vol *corev1.Volume, mounted map[string]bool) error {
 	if vol.HostPath != nil {
 		return checkHostPath(vol.HostPath.Path, vol.HostPath.Type)
 	}
@@ -153,27 +166,27 @@ func (m *Manager) setupVolume(ctx context.Context, pod *corev1.Pod, vol *corev1.
 	var payload map[string]file
 	switch {
 	case vol.EmptyDir != nil:
-		return m.setupEmptyDir(pod, dir, vol.EmptyDir)
+		return m.setupEmptyDir(pod, dir, vol.EmptyDir, mounted[dir])
 	case vol.ConfigMap != nil:
 		s := vol.ConfigMap
-		if err := m.ensureDir(dir, false, 0); err != nil {
+		if err := m.ensureDir(dir, false, 0, false); err != nil {
 			return err
 		}
 		payload, err = configMapPayload(ctx, m.src, pod.Namespace, s.Name, s.Items, s.DefaultMode, s.Optional != nil && *s.Optional)
 	case vol.Secret != nil:
 		s := vol.Secret
 		// Secrets live on tmpfs so they never reach the node's disk.
-		if err := m.ensureDir(dir, true, 0); err != nil {
+		if err := m.ensureDir(dir, true, 0, mounted[dir]); err != nil {
 			return err
 		}
 		payload, err = secretPayload(ctx, m.src, pod.Namespace, s.SecretName, s.Items, s.DefaultMode, s.Optional != nil && *s.Optional)
 	case vol.DownwardAPI != nil:
-		if err := m.ensureDir(dir, true, 0); err != nil {
+		if err := m.ensureDir(dir, true, 0, mounted[dir]); err != nil {
 			return err
 		}
 		payload, err = downwardAPIPayload(pod, vol.DownwardAPI.Items, vol.DownwardAPI.DefaultMode, m.nodeAllocatable())
 	case vol.Projected != nil:
-		if err := m.ensureDir(dir, true, 0); err != nil {
+		if err := m.ensureDir(dir, true, 0, mounted[dir]); err != nil {
 			return err
 		}
 		payload, err = projectedPayload(ctx, m.src, pod, vol.Projected, m.nodeAllocatable())
@@ -191,10 +204,12 @@ func (m *Manager) setupVolume(ctx context.Context, pod *corev1.Pod, vol *corev1.
 	return nil
 }
 
-func (m *Manager) setupEmptyDir(pod *corev1.Pod, dir string, ed *corev1.EmptyDirVolumeSource) error {
+func (m *Manager) setupEmptyDir(pod *corev1.Pod, dir string, ed *corev1.EmptyDirVolumeSource, mounted bool) error {
 	switch ed.Medium {
 	case corev1.StorageMediumDefault:
-		_, statErr := os.Lstat(dir)
+		if _, err := os.Lstat(dir); err == nil {
+			return nil
+		}
 		if err := os.MkdirAll(dir, 0o777); err != nil {
 			return fmt.Errorf("create emptyDir: %w", err)
 		}
@@ -202,22 +217,15 @@ func (m *Manager) setupEmptyDir(pod *corev1.Pod, dir string, ed *corev1.EmptyDir
 		if err := os.Chmod(dir, 0o777); err != nil {
 			return err
 		}
-		if errors.Is(statErr, fs.ErrNotExist) {
-			return m.emptyDirGroup(pod, dir)
-		}
-		return nil
+		return m.emptyDirGroup(pod, dir)
 	case corev1.StorageMediumMemory:
-		mps, err := m.mount.mountPoints(dir)
-		if err != nil {
+		if mounted {
+			return nil
+		}
+		if err := m.ensureDir(dir, true, memoryVolumeSize(pod, ed.SizeLimit, m.nodeAllocatable()), false); err != nil {
 			return err
 		}
-		if err := m.ensureDir(dir, true, memoryVolumeSize(pod, ed.SizeLimit, m.nodeAllocatable())); err != nil {
-			return err
-		}
-		if !slices.Contains(mps, dir) {
-			return m.emptyDirGroup(pod, dir)
-		}
-		return nil
+		return m.emptyDirGroup(pod, dir)
 	}
 	return fmt.Errorf("emptyDir medium %q: %w", ed.Medium, ErrUnsupportedVolume)
 }
@@ -239,23 +247,14 @@ func fsGroup(pod *corev1.Pod) *int64 {
 	return nil
 }
 
-// ensureDir creates dir and, with tmpfs, mounts a tmpfs on it unless one is there
-// already (Setup runs again on every sync and after an agent restart).
-func (m *Manager) ensureDir(dir string, tmpfs bool, sizeBytes int64) error {
+// ensureDir creates dir and, with tmpfs, mounts a tmpfs on it unless mounted says one
+// is there already.
+func (m *Manager) ensureDir(dir string, tmpfs bool, sizeBytes int64, mounted bool) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create volume dir: %w", err)
 	}
-	if !tmpfs {
+	if !tmpfs || mounted {
 		return nil
-	}
-	mps, err := m.mount.mountPoints(dir)
-	if err != nil {
-		return err
-	}
-	for _, mp := range mps {
-		if mp == dir {
-			return nil
-		}
 	}
 	mode := fs.FileMode(0o755)
 	if filepath.Base(filepath.Dir(dir)) == pluginEmptyDir {

@@ -198,4 +198,5 @@ func TestFSGroup(t *testing.T) {
 	if after, _ := os.Readlink(filepath.Join(vols, pluginSecret, "tls", dataDirName)); after != before {
 		t.Error("fsGroup modes made every sync rewrite the secret")
 	}
+	check(filepath.Join(vols, pluginEmptyDir, "data"), 0o777|os.ModeSetgid)
 }
