@@ -52,9 +52,6 @@ func newServerCommand(stderr io.Writer) *cobra.Command {
 			if err := server.Validate(&cfg); err != nil {
 				return err
 			}
-			if !cfg.DisableAgent {
-				cfg.Logger.Warn("the node agent is not part of this build yet; running the control plane only (as with --disable-agent)")
-			}
 			return server.Run(cmd.Context(), cfg)
 		},
 	}
@@ -77,6 +74,8 @@ func newServerCommand(stderr io.Writer) *cobra.Command {
 	f.DurationVar(&cfg.CompactionInterval, "etcd-compaction-interval", cfg.CompactionInterval, "how often etcd history older than one interval is compacted")
 	f.DurationVar(&cfg.NodeMonitorGracePeriod, "node-monitor-grace-period", cfg.NodeMonitorGracePeriod, "how long a node may miss heartbeats before it is marked Unknown and tainted unreachable")
 	f.IntVar(&cfg.DefaultTolerationSeconds, "default-toleration-seconds", cfg.DefaultTolerationSeconds, "how long pods without a toleration stay on an unreachable or not-ready node before eviction")
+	f.IntVar(&cfg.AgentPort, "agent-port", cfg.AgentPort, "HTTPS port of the node agent (logs, exec, port-forward)")
+	f.StringVar(&cfg.RuntimeEndpoint, "container-runtime-endpoint", "", "CRI socket of a running container runtime (default: start containerd under the data directory)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }

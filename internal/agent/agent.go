@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -28,6 +27,7 @@ import (
 	"github.com/bosun-sh/bosun/internal/agent/image"
 	"github.com/bosun-sh/bosun/internal/agent/kubelet"
 	"github.com/bosun-sh/bosun/internal/agent/runtime"
+	agentserver "github.com/bosun-sh/bosun/internal/agent/server"
 )
 
 // Config is an agent's configuration.
@@ -52,10 +52,6 @@ type Config struct {
 	// API server must present a certificate from ClientCAs.
 	ServingCert tls.Certificate
 	ClientCAs   *x509.CertPool
-	// Serve, when set, serves the agent's HTTPS endpoint; it is given the
-	// kubelet (for pod lookups) and the runtime client, and blocks until
-	// ctx ends.
-	Serve func(ctx context.Context, ln net.Listener, k *kubelet.Kubelet, rt runtimeapi.RuntimeServiceClient) error
 	Log   *slog.Logger
 }
 
@@ -150,16 +146,15 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		log.Info("pod network configured", "podCIDR", cidr.String(), "bridge", BridgeName)
 	}
-	if cfg.Serve != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := cfg.Serve(ctx, ln, k, rt); err != nil && !errors.Is(err, context.Canceled) {
-				log.Error("agent endpoint stopped", "err", err)
-				cancel()
-			}
-		}()
-	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		h := agentserver.New(k, rt, log)
+		if err := agentserver.Serve(ctx, ln, h, cfg.ServingCert, cfg.ClientCAs); err != nil && ctx.Err() == nil {
+			log.Error("agent endpoint stopped", "err", err)
+			cancel()
+		}
+	}()
 	log.Info("node agent running", "node", cfg.NodeName, "runtime", endpoint)
 	return k.Run(ctx)
 }

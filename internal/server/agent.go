@@ -45,7 +45,6 @@ func startAgent(ctx context.Context, wg *sync.WaitGroup, serverURL string, b *pk
 			Client:          client,
 			ServingCert:     cert,
 			ClientCAs:       b.CAPool(),
-			Serve:           agentServer(cert, b.CAPool(), log),
 			Log:             log,
 		})
 		if err != nil && ctx.Err() == nil {

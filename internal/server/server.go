@@ -5,9 +5,7 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -121,9 +119,18 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("certificates: %w", err)
 	}
-	if err := ensureToken(filepath.Join(cfg.DataDir, "token")); err != nil {
+	token, err := ensureToken(filepath.Join(cfg.DataDir, "token"), bundle.CA)
+	if err != nil {
 		return err
 	}
+
+	// The API server reaches node agents (logs, exec, port-forward) as an
+	// administrator, verifying their serving certificates against the CA.
+	adminPair, err := tls.X509KeyPair(bundle.AdminCertPEM, bundle.AdminKeyPEM)
+	if err != nil {
+		return fmt.Errorf("admin certificate: %w", err)
+	}
+	nodeTLS := &tls.Config{Certificates: []tls.Certificate{adminPair}, RootCAs: bundle.CAPool(), MinVersion: tls.VersionTLS12}
 
 	client, closeEtcd, err := openEtcd(ctx, cfg)
 	if err != nil {
@@ -147,6 +154,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Port:             port,
 		OpenAPI:          openapiHandler(docs),
 		Logger:           log,
+		NodeTLS:          nodeTLS,
 	})
 	if err := bootstrap(ctx, api); err != nil {
 		return err
@@ -163,7 +171,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	srv := &http.Server{
-		Handler:           api.Handler(bundle.CAPool()),
+		Handler:           joinHandler(bundle, token, api.Handler(bundle.CAPool())),
 		ReadHeaderTimeout: 30 * time.Second,
 		MaxHeaderBytes:    1 << 20,
 		TLSConfig: &tls.Config{
@@ -328,22 +336,6 @@ func compact(ctx context.Context, store *storage.Store, every time.Duration, log
 		}
 		last = rev
 	}
-}
-
-// ensureToken creates the agent join token once.
-func ensureToken(path string) error {
-	if _, err := os.Stat(path); err == nil {
-		return nil
-	}
-	b := make([]byte, 24)
-	if _, err := rand.Read(b); err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(hex.EncodeToString(b)+"\n"), 0o600); err != nil {
-		return fmt.Errorf("token: %w", err)
-	}
-	return os.Rename(tmp, path)
 }
 
 // advertiseAddress is the address other nodes and pods reach the API
