@@ -30,6 +30,10 @@ type NodeInfo struct {
 	PodIPs []string
 	// Allocatable stands in for limits a container leaves unset.
 	Allocatable corev1.ResourceList
+	// ServiceEnv holds the service variables (KUBERNETES_SERVICE_HOST, …) the kubelet
+	// computed for the pod, if any. Values may refer to them with $(VAR), and those the
+	// container does not define itself are appended to the result, sorted.
+	ServiceEnv map[string]string
 }
 
 func (n NodeInfo) hostIPs() []string {
@@ -103,8 +107,7 @@ func (l *envList) get(k string) (string, bool) {
 // order (keys that are not valid variable names are skipped and reported in warnings,
 // worded as the kubelet's event), then env entries in order, each value expanding $(VAR)
 // references to variables defined before it. A missing non-optional ConfigMap, Secret or
-// key is an error in the kubelet's words. The Kubernetes service variables are not added
-// here.
+// key is an error in the kubelet's words. Service variables come from node.ServiceEnv.
 func Env(ctx context.Context, src Sources, pod *corev1.Pod, c *corev1.Container, node NodeInfo) ([]*runtimeapi.KeyValue, []string, error) {
 	var (
 		out      envList
@@ -154,7 +157,13 @@ func Env(ctx context.Context, src Sources, pod *corev1.Pod, c *corev1.Container,
 		value := ev.Value
 		switch {
 		case value != "":
-			value = expand(value, out.get)
+			value = expand(value, func(name string) (string, bool) {
+				if v, ok := out.get(name); ok {
+					return v, true
+				}
+				v, ok := node.ServiceEnv[name]
+				return v, ok
+			})
 		case ev.ValueFrom == nil:
 		case ev.ValueFrom.FieldRef != nil:
 			v, err := podFieldValue(pod, ev.ValueFrom.FieldRef, node)
@@ -218,6 +227,16 @@ func Env(ctx context.Context, src Sources, pod *corev1.Pod, c *corev1.Container,
 			return nil, warnings, fmt.Errorf("env %s: valueFrom source not supported", ev.Name)
 		}
 		out.set(ev.Name, value)
+	}
+	names := make([]string, 0, len(node.ServiceEnv))
+	for k := range node.ServiceEnv {
+		if _, defined := out.index[k]; !defined {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		out.set(k, node.ServiceEnv[k])
 	}
 	return out.kvs, warnings, nil
 }

@@ -61,6 +61,7 @@ func TestEnv(t *testing.T) {
 	}
 	cases := []struct {
 		name      string
+		service   map[string]string
 		envFrom   []corev1.EnvFromSource
 		env       []corev1.EnvVar
 		limits    corev1.ResourceList
@@ -90,6 +91,17 @@ func TestEnv(t *testing.T) {
 			env:     []corev1.EnvVar{{Name: "ADDR", Value: ":$(APP_PORT)"}},
 			want:    map[string]string{"APP_LEVEL": "debug", "APP_PORT": "8080", "ADDR": ":8080"},
 			warning: "Keys [APP_bad=key] from the EnvFrom configMap ns/cfg were skipped since they are considered invalid environment variable names.",
+		},
+		{
+			name:    "service variables expand and fill in what the container leaves out",
+			service: map[string]string{"KUBERNETES_SERVICE_HOST": "10.43.0.1", "KUBERNETES_SERVICE_PORT": "443", "OVERRIDDEN": "svc"},
+			env: []corev1.EnvVar{
+				{Name: "API", Value: "https://$(KUBERNETES_SERVICE_HOST):$(KUBERNETES_SERVICE_PORT)"},
+				{Name: "OVERRIDDEN", Value: "mine"},
+			},
+			want: map[string]string{"API": "https://10.43.0.1:443", "OVERRIDDEN": "mine",
+				"KUBERNETES_SERVICE_HOST": "10.43.0.1", "KUBERNETES_SERVICE_PORT": "443"},
+			wantOrder: []string{"API", "OVERRIDDEN", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"},
 		},
 		{
 			name:    "envFrom secret",
@@ -188,7 +200,9 @@ func TestEnv(t *testing.T) {
 			c := &pod.Spec.Containers[0]
 			c.EnvFrom, c.Env = tc.envFrom, tc.env
 			c.Resources.Limits = tc.limits
-			kvs, warnings, err := Env(context.Background(), envSources(), pod, c, node)
+			n := node
+			n.ServiceEnv = tc.service
+			kvs, warnings, err := Env(context.Background(), envSources(), pod, c, n)
 			if tc.err != "" {
 				if err == nil || err.Error() != tc.err && !strings.HasSuffix(err.Error(), tc.err) {
 					t.Fatalf("err = %v, want %q", err, tc.err)

@@ -51,15 +51,20 @@ func (m *Manager) Mounts(pod *corev1.Pod, c *corev1.Container, env []*runtimeapi
 		if err != nil {
 			return nil, fmt.Errorf("volume %q: %w", vm.Name, err)
 		}
+		containerPath := vm.MountPath
+		if !strings.HasPrefix(containerPath, "/") {
+			// The kubelet makes relative mount paths absolute rather than failing.
+			containerPath = "/" + containerPath
+		}
 		readOnly := vm.ReadOnly || vol.ConfigMap != nil || vol.Secret != nil || vol.DownwardAPI != nil || vol.Projected != nil
 		out = append(out, &runtimeapi.Mount{
-			ContainerPath:     vm.MountPath,
+			ContainerPath:     containerPath,
 			HostPath:          hostPath,
 			Readonly:          readOnly,
 			Propagation:       prop,
 			RecursiveReadOnly: readOnly && vm.RecursiveReadOnly != nil && *vm.RecursiveReadOnly == corev1.RecursiveReadOnlyEnabled,
 		})
-		if vm.MountPath == etcHostsPath {
+		if containerPath == etcHostsPath {
 			ownHosts = true
 		}
 	}
