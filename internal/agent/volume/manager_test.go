@@ -385,3 +385,39 @@ func TestTeardown(t *testing.T) {
 		}
 	}
 }
+
+type tokenSources struct {
+	*fakeSources
+	audience string
+	exp      int64
+}
+
+func (s *tokenSources) ServiceAccountToken(_ context.Context, pod *corev1.Pod, audience string, exp int64) (string, error) {
+	s.audience, s.exp = audience, exp
+	return "token-for-" + pod.Spec.ServiceAccountName, nil
+}
+
+func TestProjectedServiceAccountToken(t *testing.T) {
+	src := &tokenSources{fakeSources: volumeSources()}
+	m, _ := newTestManager(t, src)
+	pod := testPod()
+	pod.Spec.Volumes = []corev1.Volume{{Name: "kube-api-access", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+		DefaultMode: ptr(int32(0o644)),
+		Sources: []corev1.VolumeProjection{
+			{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", Audience: "api", ExpirationSeconds: ptr(int64(3607))}},
+			{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{{Path: "namespace", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}}}},
+		}}}}}
+	if err := m.Setup(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(m.root, string(pod.UID), "volumes", pluginProjected, "kube-api-access")
+	if got := readFile(t, filepath.Join(dir, "token")); got != "token-for-default" {
+		t.Errorf("token = %q", got)
+	}
+	if src.audience != "api" || src.exp != 3607 {
+		t.Errorf("token requested for %q/%d", src.audience, src.exp)
+	}
+	if st, _ := os.Stat(filepath.Join(dir, "token")); st.Mode().Perm() != 0o644 {
+		t.Errorf("token mode %v, want defaultMode", st.Mode().Perm())
+	}
+}
