@@ -58,6 +58,11 @@ func NewManager(root string, src Sources, log *slog.Logger) *Manager {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// The kernel's mount table shows real paths; pod directories must be named the same
+	// way for Setup and Teardown to recognise their own mounts.
+	if real, missing, err := resolveExisting(root); err == nil {
+		root = filepath.Join(real, missing)
+	}
 	return &Manager{root: root, src: src, log: log, mount: kernelMounter{}, nodeHosts: "/etc/hosts"}
 }
 

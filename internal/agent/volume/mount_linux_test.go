@@ -200,3 +200,32 @@ func TestFSGroup(t *testing.T) {
 	}
 	check(filepath.Join(vols, pluginEmptyDir, "data"), 0o777|os.ModeSetgid)
 }
+
+// TestSymlinkedRoot covers a data directory reached through a symlink: the mount table
+// names the real path, and Setup and Teardown must still recognise their mounts.
+func TestSymlinkedRoot(t *testing.T) {
+	requiresRoot(t)
+	real := t.TempDir()
+	link := filepath.Join(t.TempDir(), "pods")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	pod := testPod()
+	pod.Spec.Volumes = []corev1.Volume{{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "tls"}}}}
+	m := NewManager(link, volumeSources(), nil)
+	t.Cleanup(func() { _ = m.Teardown(pod.UID) })
+	for range 2 {
+		if err := m.Setup(context.Background(), pod); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if mps, _ := (kernelMounter{}).mountPoints(real); len(mps) != 1 {
+		t.Errorf("mounts after two syncs: %v, want one", mps)
+	}
+	if err := m.Teardown(pod.UID); err != nil {
+		t.Fatal(err)
+	}
+	if mps, _ := (kernelMounter{}).mountPoints(real); len(mps) != 0 {
+		t.Errorf("mounts left: %v", mps)
+	}
+}

@@ -125,19 +125,9 @@ func subPathHostPath(volPath, sub string) (string, error) {
 	}
 	// Resolve the part that exists before creating the rest, so a symlink planted in
 	// the volume cannot make us create directories elsewhere on the host.
-	existing, missing := filepath.Join(volPath, sub), ""
-	for {
-		if _, err := os.Lstat(existing); err == nil {
-			break
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return "", err
-		}
-		missing = filepath.Join(filepath.Base(existing), missing)
-		existing = filepath.Dir(existing)
-	}
-	real, err := filepath.EvalSymlinks(existing)
+	real, missing, err := resolveExisting(filepath.Join(volPath, sub))
 	if err != nil {
-		return "", fmt.Errorf("resolve: %w", err)
+		return "", err
 	}
 	if !inside(real) {
 		return "", fmt.Errorf("resolves to %s, outside the volume", real)
@@ -172,4 +162,28 @@ func propagation(mode *corev1.MountPropagationMode, c *corev1.Container) (runtim
 		return runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL, nil
 	}
 	return 0, fmt.Errorf("invalid mount propagation mode %q", *mode)
+}
+
+// resolveExisting resolves the symlinks of the longest existing prefix of p and returns
+// that real path joined with the rest, plus the part that does not exist yet.
+func resolveExisting(p string) (path, missing string, err error) {
+	existing := filepath.Clean(p)
+	for {
+		if _, err := os.Lstat(existing); err == nil {
+			break
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return "", "", err
+		}
+		parent := filepath.Dir(existing)
+		if parent == existing {
+			break
+		}
+		missing = filepath.Join(filepath.Base(existing), missing)
+		existing = parent
+	}
+	real, err := filepath.EvalSymlinks(existing)
+	if err != nil {
+		return "", "", fmt.Errorf("resolve %s: %w", existing, err)
+	}
+	return real, missing, nil
 }
