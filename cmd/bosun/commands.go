@@ -28,7 +28,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServerCommand(stderr), newSimNodesCommand(stderr), newImageCommand(stdout, stderr), newVersionCommand(stdout))
+	root.AddCommand(newServerCommand(stderr), newAgentCommand(stderr), newUninstallCommand(stderr), newSimNodesCommand(stderr), newImageCommand(stdout, stderr), newVersionCommand(stdout))
 	return root
 }
 

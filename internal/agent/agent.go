@@ -52,7 +52,7 @@ type Config struct {
 	// API server must present a certificate from ClientCAs.
 	ServingCert tls.Certificate
 	ClientCAs   *x509.CertPool
-	Log   *slog.Logger
+	Log         *slog.Logger
 }
 
 // Dir is the agent's directory under a data directory.

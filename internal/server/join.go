@@ -15,32 +15,9 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/bosun-sh/bosun/internal/agent"
 	"github.com/bosun-sh/bosun/internal/pki"
 )
-
-// Paths of the node join protocol, next to the Kubernetes API on the same
-// port. The CA is public; the join call needs the token's secret.
-const (
-	joinCAPath = "/bosun/v1/ca"
-	joinPath   = "/bosun/v1/join"
-)
-
-// JoinRequest is what an agent sends to join: its node name and addresses
-// and two certificate requests, for its API client identity and for its
-// own HTTPS endpoint.
-type JoinRequest struct {
-	NodeName   string   `json:"nodeName"`
-	NodeIPs    []string `json:"nodeIPs"`
-	ClientCSR  string   `json:"clientCSR"`
-	ServingCSR string   `json:"servingCSR"`
-}
-
-// JoinResponse carries the signed certificates and the cluster CA.
-type JoinResponse struct {
-	CA          string `json:"ca"`
-	ClientCert  string `json:"clientCert"`
-	ServingCert string `json:"servingCert"`
-}
 
 // maxJoinBody bounds a join request; two CSRs and a name fit in a few KiB.
 const maxJoinBody = 64 << 10
@@ -51,14 +28,14 @@ const maxJoinBody = 64 << 10
 func joinHandler(b *pki.Bundle, token pki.JoinToken, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case joinCAPath:
+		case agent.JoinCAPath:
 			if r.Method != http.MethodGet {
 				http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 				return
 			}
 			w.Header().Set("Content-Type", "application/x-pem-file")
 			w.Write(b.CAPEM)
-		case joinPath:
+		case agent.JoinPath:
 			serveJoin(w, r, b, token)
 		default:
 			next.ServeHTTP(w, r)
@@ -95,8 +72,8 @@ func serveJoin(w http.ResponseWriter, r *http.Request, b *pki.Bundle, token pki.
 }
 
 // signJoin validates a join request and signs its certificates.
-func signJoin(b *pki.Bundle, body []byte) (*JoinResponse, error) {
-	var req JoinRequest
+func signJoin(b *pki.Bundle, body []byte) (*agent.JoinResponse, error) {
+	var req agent.JoinRequest
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -124,7 +101,7 @@ func signJoin(b *pki.Bundle, body []byte) (*JoinResponse, error) {
 	if err != nil {
 		return nil, fmt.Errorf("servingCSR: %w", err)
 	}
-	return &JoinResponse{CA: string(b.CAPEM), ClientCert: string(client), ServingCert: string(serving)}, nil
+	return &agent.JoinResponse{CA: string(b.CAPEM), ClientCert: string(client), ServingCert: string(serving)}, nil
 }
 
 // ensureToken creates the agent join token once, and upgrades a token
