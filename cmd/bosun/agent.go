@@ -24,7 +24,7 @@ import (
 func newAgentCommand(stderr io.Writer) *cobra.Command {
 	var (
 		serverURL, token, tokenFile, dataDir, nodeName, nodeIP, runtimeEndpoint, logLevel string
-		port                                                                             int
+		port                                                                              int
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -112,4 +112,3 @@ func newAgentCommand(stderr io.Writer) *cobra.Command {
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
-

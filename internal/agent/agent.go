@@ -141,7 +141,7 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return err
 		}
-		if err := writeCNIConfig(cniConfDir, cidr, filepath.Join(dir, "cni", "ipam")); err != nil {
+		if err := writeCNIConfig(cniConfDir, cidr); err != nil {
 			return err
 		}
 		log.Info("pod network configured", "podCIDR", cidr.String(), "bridge", BridgeName)

@@ -13,15 +13,24 @@ import (
 // BridgeName is the host bridge every pod of the node is attached to.
 const BridgeName = "bosun0"
 
+// NetworkName names the pod network; host-local keeps its leases in
+// /var/lib/cni/networks/NetworkName, shared by every bosun node on the
+// machine so that two of them (tests do this) never hand out one address
+// twice on the shared bridge.
+const NetworkName = "bosun"
+
+// ipamDir is where host-local keeps the network's leases.
+var ipamDir = filepath.Join("/var/lib/cni/networks", NetworkName)
+
 // cniConfig is the node's pod network: a bridge with the node's pod range
 // (host-local IPAM, the bridge as gateway, masquerade for traffic leaving
 // the range), hostPort mappings through portmap. containerd's CRI plugin
 // runs these plugins (through libcni) for every sandbox; it adds the
 // loopback interface itself.
-func cniConfig(podCIDR netip.Prefix, ipamDir string) ([]byte, error) {
+func cniConfig(podCIDR netip.Prefix) ([]byte, error) {
 	conf := map[string]any{
 		"cniVersion": "1.0.0",
-		"name":       "bosun",
+		"name":       NetworkName,
 		"plugins": []any{
 			map[string]any{
 				"type":        "bridge",
@@ -33,7 +42,6 @@ func cniConfig(podCIDR netip.Prefix, ipamDir string) ([]byte, error) {
 					"type":    "host-local",
 					"ranges":  [][]map[string]string{{{"subnet": podCIDR.Masked().String()}}},
 					"routes":  []map[string]string{{"dst": defaultRoute(podCIDR)}},
-					"dataDir": ipamDir,
 				},
 			},
 			map[string]any{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}, "snat": true},
@@ -58,17 +66,19 @@ func defaultRoute(p netip.Prefix) string {
 	return "0.0.0.0/0"
 }
 
+const cniConfFile = "10-bosun.conflist"
+
 // writeCNIConfig writes the node's network configuration where containerd
 // looks for it, replacing it atomically.
-func writeCNIConfig(confDir string, podCIDR netip.Prefix, ipamDir string) error {
-	b, err := cniConfig(podCIDR, ipamDir)
+func writeCNIConfig(confDir string, podCIDR netip.Prefix) error {
+	b, err := cniConfig(podCIDR)
 	if err != nil {
 		return err
 	}
 	if err := os.MkdirAll(confDir, 0o755); err != nil {
 		return err
 	}
-	path := filepath.Join(confDir, "10-bosun.conflist")
+	path := filepath.Join(confDir, cniConfFile)
 	if old, err := os.ReadFile(path); err == nil && string(old) == string(b) {
 		return nil
 	}

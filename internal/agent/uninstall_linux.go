@@ -3,9 +3,11 @@ package agent
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,9 +46,10 @@ func Uninstall(ctx context.Context, dataDir string, removeData bool, log *slog.L
 		}
 	}
 	killShims(runtime.Socket(cdDir), log)
-	if err := removeLink(BridgeName); err != nil {
+	if err := removeBridge(dataDir); err != nil {
 		errs = append(errs, err)
 	}
+	removeIPAMDir()
 	removeHostPortChains(log)
 	if err := unmountUnder(dataDir); err != nil {
 		errs = append(errs, err)
@@ -149,15 +152,64 @@ func killShims(socket string, log *slog.Logger) {
 	}
 }
 
-// removeLink deletes a network interface if it exists.
-func removeLink(name string) error {
-	if _, err := os.Stat(filepath.Join("/sys/class/net", name)); err != nil {
+// removeBridge deletes the pod bridge once no pod is attached to it;
+// while another bosun node on this machine still has pods on it, only this
+// node's gateway address is removed.
+func removeBridge(dataDir string) error {
+	dev := filepath.Join("/sys/class/net", BridgeName)
+	if _, err := os.Stat(dev); err != nil {
 		return nil
 	}
-	if out, err := exec.Command("ip", "link", "delete", name).CombinedOutput(); err != nil {
-		return fmt.Errorf("deleting interface %s: %v: %s", name, err, out)
+	if ports, _ := os.ReadDir(filepath.Join(dev, "brif")); len(ports) > 0 {
+		if gw, ok := nodeGateway(dataDir); ok {
+			exec.Command("ip", "addr", "del", gw, "dev", BridgeName).Run()
+		}
+		return nil
+	}
+	if out, err := exec.Command("ip", "link", "delete", BridgeName).CombinedOutput(); err != nil {
+		return fmt.Errorf("deleting interface %s: %v: %s", BridgeName, err, out)
 	}
 	return nil
+}
+
+// nodeGateway is the bridge address of this node's pod range (its first
+// address), from the CNI configuration the agent wrote.
+func nodeGateway(dataDir string) (string, bool) {
+	b, err := os.ReadFile(filepath.Join(Dir(dataDir), "cni", "net.d", cniConfFile))
+	if err != nil {
+		return "", false
+	}
+	var conf struct {
+		Plugins []struct {
+			IPAM struct {
+				Ranges [][]struct {
+					Subnet string `json:"subnet"`
+				} `json:"ranges"`
+			} `json:"ipam"`
+		} `json:"plugins"`
+	}
+	if json.Unmarshal(b, &conf) != nil || len(conf.Plugins) == 0 || len(conf.Plugins[0].IPAM.Ranges) == 0 || len(conf.Plugins[0].IPAM.Ranges[0]) == 0 {
+		return "", false
+	}
+	p, err := netip.ParsePrefix(conf.Plugins[0].IPAM.Ranges[0][0].Subnet)
+	if err != nil {
+		return "", false
+	}
+	return netip.PrefixFrom(p.Masked().Addr().Next(), p.Bits()).String(), true
+}
+
+// removeIPAMDir removes the shared lease directory once it holds no lease.
+func removeIPAMDir() {
+	entries, err := os.ReadDir(ipamDir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if n := e.Name(); n != "lock" && !strings.HasPrefix(n, "last_reserved_ip") {
+			return
+		}
+	}
+	os.RemoveAll(ipamDir)
 }
 
 // removeHostPortChains removes the portmap plugin's shared chains and the
