@@ -39,9 +39,9 @@ func cniConfig(podCIDR netip.Prefix) ([]byte, error) {
 				"ipMasq":      true,
 				"hairpinMode": true,
 				"ipam": map[string]any{
-					"type":    "host-local",
-					"ranges":  [][]map[string]string{{{"subnet": podCIDR.Masked().String()}}},
-					"routes":  []map[string]string{{"dst": defaultRoute(podCIDR)}},
+					"type":   "host-local",
+					"ranges": [][]map[string]string{{{"subnet": podCIDR.Masked().String()}}},
+					"routes": []map[string]string{{"dst": defaultRoute(podCIDR)}},
 				},
 			},
 			map[string]any{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}, "snat": true},
