@@ -15,6 +15,9 @@ if [[ $EUID -ne 0 ]]; then
 	exit 1
 fi
 ensure_go
+# The node agent runs pods through containerd and runc, on a bridge set up
+# by the standard CNI plugins.
+apt_install containerd runc containernetworking-plugins iptables nftables
 if ! command -v kubectl >/dev/null 2>&1; then
 	apt_install kubernetes-client || echo "kubectl is not installed; install it to talk to the cluster"
 fi
@@ -37,7 +40,7 @@ for _ in $(seq 1 300); do
 		echo "bosun is running (pid $(cat "$DATA_DIR/bosun.pid")). Point kubectl at it:"
 		echo
 		echo "    export KUBECONFIG=$DATA_DIR/kubeconfig.yaml"
-		echo "    kubectl get namespaces"
+		echo "    kubectl get nodes"
 		echo
 		echo "Stop it with: kill \$(cat $DATA_DIR/bosun.pid)"
 		exit 0
