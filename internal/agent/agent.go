@@ -144,7 +144,7 @@ func Run(ctx context.Context, cfg Config) error {
 		if err := writeCNIConfig(cniConfDir, cidr); err != nil {
 			return err
 		}
-		log.Info("pod network configured", "podCIDR", cidr.String(), "bridge", BridgeName)
+		log.Info("pod network configured", "podCIDR", cidr.String(), "bridge", BridgeName(cidr))
 	}
 	wg.Add(1)
 	go func() {

@@ -3,6 +3,7 @@ package agent
 import (
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -10,8 +11,18 @@ import (
 	"github.com/containernetworking/cni/libcni"
 )
 
-// BridgeName is the host bridge every pod of the node is attached to.
-const BridgeName = "bosun0"
+// BridgeName is the host bridge the pods of a node with pod range
+// podCIDR are attached to: "bosun" and a hash of the range, within the
+// kernel's 15 characters. The bridge plugin keeps one range per bridge,
+// so nodes sharing a machine (tests run several) each get their own, and
+// the kernel routes between them; nodes of separate clusters that were
+// given the same range share one, with the shared leases keeping their
+// addresses apart.
+func BridgeName(podCIDR netip.Prefix) string {
+	h := fnv.New32a()
+	h.Write([]byte(podCIDR.Masked().String()))
+	return fmt.Sprintf("bosun%08x", h.Sum32())
+}
 
 // NetworkName names the pod network; host-local keeps its leases in
 // /var/lib/cni/networks/NetworkName, shared by every bosun node on the
@@ -34,7 +45,7 @@ func cniConfig(podCIDR netip.Prefix) ([]byte, error) {
 		"plugins": []any{
 			map[string]any{
 				"type":        "bridge",
-				"bridge":      BridgeName,
+				"bridge":      BridgeName(podCIDR),
 				"isGateway":   true,
 				"ipMasq":      true,
 				"hairpinMode": true,

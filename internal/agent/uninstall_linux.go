@@ -152,32 +152,33 @@ func killShims(socket string, log *slog.Logger) {
 	}
 }
 
-// removeBridge deletes the pod bridge once no pod is attached to it;
-// while another bosun node on this machine still has pods on it, only this
-// node's gateway address is removed.
+// removeBridge deletes the node's pod bridge once no pod is attached to
+// it (another cluster's node on this machine may share it).
 func removeBridge(dataDir string) error {
-	dev := filepath.Join("/sys/class/net", BridgeName)
+	podCIDR, ok := nodePodCIDR(dataDir)
+	if !ok {
+		return nil
+	}
+	name := BridgeName(podCIDR)
+	dev := filepath.Join("/sys/class/net", name)
 	if _, err := os.Stat(dev); err != nil {
 		return nil
 	}
 	if ports, _ := os.ReadDir(filepath.Join(dev, "brif")); len(ports) > 0 {
-		if gw, ok := nodeGateway(dataDir); ok {
-			exec.Command("ip", "addr", "del", gw, "dev", BridgeName).Run()
-		}
 		return nil
 	}
-	if out, err := exec.Command("ip", "link", "delete", BridgeName).CombinedOutput(); err != nil {
-		return fmt.Errorf("deleting interface %s: %v: %s", BridgeName, err, out)
+	if out, err := exec.Command("ip", "link", "delete", name).CombinedOutput(); err != nil {
+		return fmt.Errorf("deleting interface %s: %v: %s", name, err, out)
 	}
 	return nil
 }
 
-// nodeGateway is the bridge address of this node's pod range (its first
-// address), from the CNI configuration the agent wrote.
-func nodeGateway(dataDir string) (string, bool) {
+// nodePodCIDR is the node's pod range, from the CNI configuration the
+// agent wrote.
+func nodePodCIDR(dataDir string) (netip.Prefix, bool) {
 	b, err := os.ReadFile(filepath.Join(Dir(dataDir), "cni", "net.d", cniConfFile))
 	if err != nil {
-		return "", false
+		return netip.Prefix{}, false
 	}
 	var conf struct {
 		Plugins []struct {
@@ -189,13 +190,10 @@ func nodeGateway(dataDir string) (string, bool) {
 		} `json:"plugins"`
 	}
 	if json.Unmarshal(b, &conf) != nil || len(conf.Plugins) == 0 || len(conf.Plugins[0].IPAM.Ranges) == 0 || len(conf.Plugins[0].IPAM.Ranges[0]) == 0 {
-		return "", false
+		return netip.Prefix{}, false
 	}
 	p, err := netip.ParsePrefix(conf.Plugins[0].IPAM.Ranges[0][0].Subnet)
-	if err != nil {
-		return "", false
-	}
-	return netip.PrefixFrom(p.Masked().Addr().Next(), p.Bits()).String(), true
+	return p, err == nil
 }
 
 // removeIPAMDir removes the shared lease directory once it holds no lease.

@@ -62,6 +62,9 @@ func (s *Server) subresources(rs *resource) []apidiscoveryv2.APISubresourceDisco
 	if gvk.Group == "" && gvk.Kind == "Namespace" {
 		add("finalize", gvk, "update")
 	}
+	if gvk.Group == "" && gvk.Kind == "Node" {
+		add("proxy", schema.GroupVersionKind{Version: "v1", Kind: "NodeProxyOptions"}, "get")
+	}
 	return out
 }
 

@@ -68,6 +68,12 @@ func (h *handler) servePodStream(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
+	h.proxyToNode(w, r, target, node, sub)
+}
+
+// proxyToNode forwards the request to an agent URL, upgrades and streamed
+// bodies included.
+func (h *handler) proxyToNode(w http.ResponseWriter, r *http.Request, target *url.URL, node, what string) {
 	tlsConfig := h.s.cfg.NodeTLS.Clone()
 	// Upgrades need an HTTP/1.1 connection to the agent.
 	tlsConfig.NextProtos = []string{"http/1.1"}
@@ -96,12 +102,34 @@ func (h *handler) servePodStream(w http.ResponseWriter, r *http.Request) {
 		// Followed logs must reach the client line by line.
 		FlushInterval: -1,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			h.s.log.Warn("proxying to node", "node", node, "subresource", sub, "pod", h.t.namespace+"/"+h.t.name, "err", err)
+			h.s.log.Warn("proxying to node", "node", node, "request", what, "object", h.t.namespace+"/"+h.t.name, "err", err)
 			writeStatus(w, r, newStatus(http.StatusInternalServerError, metav1.StatusReasonInternalError,
 				fmt.Sprintf("error trying to reach node %q: %v", node, err)).s)
 		},
 	}
 	rp.ServeHTTP(w, r)
+}
+
+// serveNodeProxy serves GET nodes/NAME/proxy/PATH from the node's agent:
+// /stats/summary and /healthz, as metrics pipelines read them.
+func (h *handler) serveNodeProxy(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		writeStatus(w, r, toStatus(errMethodNotAllowed(r.Method), h.rs.gr(), h.t.name))
+		return
+	}
+	if h.s.cfg.NodeTLS == nil {
+		writeStatus(w, r, newStatus(http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable, "node proxying is not configured").s)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	addr, err := h.nodeAddress(ctx, h.t.name)
+	cancel()
+	if err != nil {
+		writeStatus(w, r, toStatus(err, h.rs.gr(), h.t.name))
+		return
+	}
+	target := &url.URL{Scheme: "https", Host: addr, Path: "/" + h.t.proxyPath, RawQuery: r.URL.RawQuery}
+	h.proxyToNode(w, r, target, h.t.name, "proxy")
 }
 
 // podStreamTarget validates the request against the pod as Kubernetes does

@@ -13,6 +13,8 @@ type target struct {
 	namespace   string
 	name        string
 	subresource string
+	// proxyPath is what follows nodes/NAME/proxy/.
+	proxyPath string
 }
 
 // parsePath splits /api/v1/... or /apis/GROUP/VERSION/... into a target.
@@ -53,7 +55,10 @@ func parsePath(path string, isNamespaced func(gv schema.GroupVersion, resource s
 		t.subresource = parts[2]
 	}
 	if len(parts) > 3 {
-		return t, false
+		if t.subresource != "proxy" {
+			return t, false
+		}
+		t.proxyPath = strings.Join(parts[3:], "/")
 	}
 	return t, true
 }

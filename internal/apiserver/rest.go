@@ -48,6 +48,10 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 		h.servePodStream(w, r)
 		return
 	}
+	if t.subresource == "proxy" {
+		h.serveNodeProxy(w, r)
+		return
+	}
 	if r.Method == http.MethodGet && (q.Get("watch") == "true" || q.Get("watch") == "1") && t.name == "" {
 		h.watch(w, r)
 		return
@@ -112,6 +116,8 @@ func (h *handler) subresourceKnown() bool {
 		return k.GVK.Kind == "Pod" && k.GVK.Group == ""
 	case "finalize":
 		return k.GVK.Kind == "Namespace"
+	case "proxy":
+		return k.GVK.Kind == "Node" && k.GVK.Group == ""
 	}
 	return false
 }

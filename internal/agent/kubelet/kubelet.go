@@ -82,7 +82,12 @@ type Kubelet struct {
 	// lastErr is each container's last start failure (image pull,
 	// config), shown as its waiting reason.
 	lastErr map[string]containerErr
-	wg      sync.WaitGroup
+	// cpuSample is the node's busy CPU time at the last stats summary.
+	cpuSample struct {
+		busy uint64
+		at   time.Time
+	}
+	wg sync.WaitGroup
 }
 
 type containerErr struct {

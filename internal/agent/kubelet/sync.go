@@ -198,6 +198,9 @@ func (k *Kubelet) run(ctx context.Context, pod *corev1.Pod, rp *runtimePod) (tim
 		sb, err = k.createSandbox(ctx, pod, rp)
 		if err != nil {
 			k.events.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
+			if rp2, err := k.runtimeState(ctx, pod.UID); err == nil {
+				k.gcContainers(ctx, rp2)
+			}
 			return 5 * time.Second, err
 		}
 		// Containers of older sandboxes are history now.
@@ -388,13 +391,26 @@ func anyStarted(rp *runtimePod) bool {
 }
 
 // gcContainers removes exited instances older than the newest two of
-// each container (the newest dead one backs `logs --previous`).
+// each container (the newest dead one backs `logs --previous`), and old
+// sandboxes no container instance lives in any more (failed attempts
+// leave them behind).
 func (k *Kubelet) gcContainers(ctx context.Context, rp *runtimePod) {
+	inUse := map[string]bool{}
 	for _, list := range rp.containers {
-		for _, c := range list[min(2, len(list)):] {
-			if c.State == runtimeapi.ContainerState_CONTAINER_EXITED {
+		for i, c := range list {
+			if i >= 2 && c.State == runtimeapi.ContainerState_CONTAINER_EXITED {
 				k.rt.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: c.Id})
+				continue
 			}
+			inUse[c.PodSandboxId] = true
+		}
+	}
+	for i, sb := range rp.sandboxes {
+		if i == 0 || sb.State == runtimeapi.PodSandboxState_SANDBOX_READY || inUse[sb.Id] {
+			continue
+		}
+		if _, err := k.rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: sb.Id}); err == nil {
+			k.rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: sb.Id})
 		}
 	}
 }

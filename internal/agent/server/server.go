@@ -91,6 +91,7 @@ func New(pods Pods, rt runtimeapi.RuntimeServiceClient, log *slog.Logger) http.H
 	mux.HandleFunc("/exec/{ns}/{pod}/{container}", h.methods(h.serveExec, http.MethodGet, http.MethodPost))
 	mux.HandleFunc("/attach/{ns}/{pod}/{container}", h.methods(h.serveAttach, http.MethodGet, http.MethodPost))
 	mux.HandleFunc("/portForward/{ns}/{pod}", h.methods(h.servePortForward, http.MethodGet, http.MethodPost))
+	mux.HandleFunc("/stats/summary", h.methods(h.serveStats, http.MethodGet))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, apierrors.NewNotFound(schemaNodes, r.URL.Path))
 	})
