@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds bin/bosun and the API server and scheduler benchmarks, then runs
-# them. Arguments go to the API server benchmark, e.g.:
+# Builds bin/bosun and the API server, scheduler and node agent benchmarks,
+# then runs them (the node agent's only as root, as it runs containers).
+# Arguments go to the API server benchmark, e.g.:
 #   bench/run.sh -scenarios coldstart,watch
 #   bench/run.sh -creates 2000 -list-pods 1000      # a quick smoke run
 # Each scenario starts its own `bosun server` process; the table at the end
@@ -29,5 +30,11 @@ bin/bench-scheduler -bin bin/bosun -shape anti-affinity
 bin/bench-scheduler -bin bin/bosun -shape spread
 bin/bench-scheduler -bin bin/bosun -shape deployment
 bin/bench-scheduler -bin bin/bosun -shape heartbeats
+go build -o bin/bench-agent ./bench/agent
+if [[ $EUID -eq 0 ]]; then
+	bin/bench-agent -bin bin/bosun
+else
+	echo "== node agent: skipped (runs containers, needs root)"
+fi
 echo
 echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
