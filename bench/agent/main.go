@@ -221,6 +221,7 @@ func podStartup(ctx context.Context, n *node, o options, out io.Writer) ([]row, 
 				k.label, i+1, o.pods, ready, ms(s.allReady))
 			fmt.Fprintf(out, "     create to bound p50 %s, max %s; to running p50 %s, max %s\n",
 				ms(bound.p50), ms(bound.max), ms(running.p50), ms(running.max))
+			fmt.Fprintf(out, "     %s\n", s.cpu)
 			name := fmt.Sprintf("startup %d pods, %s, run %d", o.pods, k.label, i+1)
 			if k.p == noProbes {
 				rows = append(rows, judged(name, ready.String(), "p50 ≤ 1s, p99 ≤ 2s", ready.p50 <= time.Second && ready.p99 <= 2*time.Second))
@@ -249,6 +250,7 @@ func probeIdle(ctx context.Context, n *node, o options, out io.Writer) ([]row, e
 		return nil, err
 	}
 	fmt.Fprintf(out, "   %d pods with liveness and readiness probes (period 10 s) all Ready after %s (%s)\n", o.pods, ms(s.allReady), spreadOf(s.ready))
+	fmt.Fprintf(out, "     %s\n", s.cpu)
 	// Let the start-up work (status writes, first probes) finish.
 	if err := sleep(ctx, 5*time.Second); err != nil {
 		return nil, err
@@ -289,6 +291,7 @@ func capacity(ctx context.Context, n *node, o options, out io.Writer) ([]row, er
 	ready := spreadOf(s.ready)
 	fmt.Fprintf(out, "   %d pods created at once (%d on the node already): all Ready after %s; create to Ready %s\n",
 		count, len(on.Items), ms(s.allReady), ready)
+	fmt.Fprintf(out, "     %s\n", s.cpu)
 	if err := sleep(ctx, 5*time.Second); err != nil {
 		return nil, err
 	}

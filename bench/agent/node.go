@@ -315,25 +315,25 @@ func (n *node) close(keep bool, out io.Writer) error {
 	return os.RemoveAll(n.dir)
 }
 
-// usage is what /proc says about the agent and its container runtime at
-// one moment.
+// usage is what /proc says about the agent, its container runtime and
+// the machine at one moment.
 type usage struct {
 	at       time.Time
-	agentCPU time.Duration
+	agent    procStat
 	agentMem memory
-	// runtimeCPU is per process (containerd and the shims), so processes
-	// that come or go between two samples can be left out of a delta.
-	runtimeCPU map[int]time.Duration
+	// runtime is per process (containerd and the shims), so processes
+	// that come or go between two samples can be told apart.
+	runtime    map[int]procStat
 	runtimeRSS uint64
+	machine    machineCPU
 }
 
 func (n *node) usage() (usage, error) {
-	u := usage{at: time.Now(), runtimeCPU: map[int]time.Duration{}}
-	st, err := readStat(n.agent.pid())
-	if err != nil {
+	u := usage{at: time.Now(), runtime: map[int]procStat{}}
+	var err error
+	if u.agent, err = readStat(n.agent.pid()); err != nil {
 		return u, fmt.Errorf("agent: %w", err)
 	}
-	u.agentCPU = st.cpu
 	if u.agentMem, err = readMemory(n.agent.pid()); err != nil {
 		return u, fmt.Errorf("agent: %w", err)
 	}
@@ -347,10 +347,50 @@ func (n *node) usage() (usage, error) {
 		if err1 != nil || err2 != nil {
 			continue // exited meanwhile
 		}
-		u.runtimeCPU[pid] = st.cpu
+		u.runtime[pid] = st
 		u.runtimeRSS += m.rss
 	}
+	u.machine, _ = readMachineCPU()
 	return u, nil
+}
+
+// cpuSplit is where CPU time went between two samples.
+type cpuSplit struct {
+	agent time.Duration
+	// containerd's own threads, and the children it reaped: the CNI
+	// plugins and the iptables they run.
+	containerd, containerdChildren time.Duration
+	// The shims, and the runc runs they reaped. A shim that started
+	// between the samples counts in full.
+	shims, shimChildren time.Duration
+	// machineBusy is the fraction of all cores busy, with everything else
+	// on the machine.
+	machineBusy float64
+}
+
+func split(first, last usage) cpuSplit {
+	c := cpuSplit{agent: last.agent.cpu - first.agent.cpu}
+	for pid, st := range last.runtime {
+		before := first.runtime[pid] // zero for a process started since
+		own, children := st.cpu-before.cpu, st.childCPU-before.childCPU
+		if st.comm == "containerd" {
+			c.containerd += own
+			c.containerdChildren += children
+		} else {
+			c.shims += own
+			c.shimChildren += children
+		}
+	}
+	if total := last.machine.total - first.machine.total; total > 0 {
+		c.machineBusy = float64(last.machine.busy-first.machine.busy) / float64(total)
+	}
+	return c
+}
+
+func (c cpuSplit) String() string {
+	s := func(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }
+	return fmt.Sprintf("cpu: agent %s, containerd %s + CNI plugins %s, shims %s + runc %s; machine %.0f%% busy",
+		s(c.agent), s(c.containerd), s(c.containerdChildren), s(c.shims), s(c.shimChildren), 100*c.machineBusy)
 }
 
 // steady is the agent's and the runtime's use over a quiet interval.
@@ -363,6 +403,7 @@ type steady struct {
 	runtimeCores float64
 	runtimeRSS   uint64 // sum over the processes, at the end
 	runtimeProcs int
+	machineBusy  float64
 }
 
 // measure samples the processes for d: CPU as the difference between the
@@ -394,22 +435,23 @@ func (n *node) measure(ctx context.Context, d time.Duration) (steady, error) {
 		s.agentMaxRSS = max(s.agentMaxRSS, last.agentMem.rss)
 	}
 	s.d = last.at.Sub(first.at)
-	s.agentCores = (last.agentCPU - first.agentCPU).Seconds() / s.d.Seconds()
+	s.agentCores = (last.agent.cpu - first.agent.cpu).Seconds() / s.d.Seconds()
 	var rt time.Duration
-	for pid, c := range last.runtimeCPU {
-		if c0, ok := first.runtimeCPU[pid]; ok {
-			rt += c - c0
+	for pid, st := range last.runtime {
+		if st0, ok := first.runtime[pid]; ok {
+			rt += st.cpu - st0.cpu
 		}
 	}
 	s.runtimeCores = rt.Seconds() / s.d.Seconds()
 	s.agentRSS, s.agentAnon = last.agentMem.rss, last.agentMem.anon
-	s.runtimeRSS, s.runtimeProcs = last.runtimeRSS, len(last.runtimeCPU)
+	s.runtimeRSS, s.runtimeProcs = last.runtimeRSS, len(last.runtime)
+	s.machineBusy = split(first, last).machineBusy
 	return s, nil
 }
 
 func (s steady) String() string {
-	return fmt.Sprintf("agent %.4f cores, RSS %s (anon %s, max %s); containerd and shims (%d processes) %.4f cores, RSS %s summed",
-		s.agentCores, mib(s.agentRSS), mib(s.agentAnon), mib(s.agentMaxRSS), s.runtimeProcs, s.runtimeCores, mib(s.runtimeRSS))
+	return fmt.Sprintf("agent %.4f cores, RSS %s (anon %s, max %s); containerd and shims (%d processes) %.4f cores, RSS %s summed; machine %.0f%% busy",
+		s.agentCores, mib(s.agentRSS), mib(s.agentAnon), mib(s.agentMaxRSS), s.runtimeProcs, s.runtimeCores, mib(s.runtimeRSS), 100*s.machineBusy)
 }
 
 func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

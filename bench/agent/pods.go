@@ -73,6 +73,9 @@ type startup struct {
 	ready   []time.Duration // the Ready condition True
 	// allReady is the time from the first create to the last Ready.
 	allReady time.Duration
+	// cpu is where CPU time went from before the first create to the
+	// last Ready.
+	cpu cpuSplit
 }
 
 // podTimes are the event arrival times for one pod.
@@ -104,6 +107,10 @@ func (n *node) startPods(ctx context.Context, count int, run string, p probes, t
 		return t
 	}
 
+	before, err := n.usage()
+	if err != nil {
+		return startup{}, err
+	}
 	createErr := make(chan error, count)
 	var wg sync.WaitGroup
 	first := time.Now()
@@ -174,10 +181,14 @@ func (n *node) startPods(ctx context.Context, count int, run string, p probes, t
 	}
 	w.Stop()
 	wg.Wait()
+	after, err := n.usage()
+	if err != nil {
+		return startup{}, err
+	}
 
 	mu.Lock()
 	defer mu.Unlock()
-	var s startup
+	s := startup{cpu: split(before, after)}
 	var lastReady time.Time
 	for _, t := range times {
 		if t.created.IsZero() {

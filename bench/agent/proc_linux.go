@@ -21,6 +21,9 @@ type procStat struct {
 	ppid int
 	// cpu is utime + stime: this process's own threads, not its children.
 	cpu time.Duration
+	// childCPU is cutime + cstime: the children it has waited for, such
+	// as containerd's CNI plugins (with their iptables) or a shim's runc.
+	childCPU time.Duration
 }
 
 // parseStat parses a /proc/PID/stat line. The command name sits in
@@ -33,27 +36,78 @@ func parseStat(b []byte) (procStat, error) {
 		return procStat{}, errors.New("stat: no command name")
 	}
 	f := strings.Fields(string(b[end+2:]))
-	// f[0] is the state (field 3); ppid is field 4, utime 14, stime 15.
-	if len(f) < 13 {
+	// f[0] is the state (field 3); ppid is field 4, utime 14, stime 15,
+	// cutime 16, cstime 17.
+	if len(f) < 15 {
 		return procStat{}, errors.New("stat: short line")
 	}
 	ppid, err := strconv.Atoi(f[1])
 	if err != nil {
 		return procStat{}, fmt.Errorf("stat: ppid %q: %w", f[1], err)
 	}
-	utime, err := strconv.ParseUint(f[11], 10, 63)
+	own, err := sumTicks(f[11], f[12])
 	if err != nil {
-		return procStat{}, fmt.Errorf("stat: utime %q: %w", f[11], err)
+		return procStat{}, err
 	}
-	stime, err := strconv.ParseUint(f[12], 10, 63)
+	children, err := sumTicks(f[13], f[14])
 	if err != nil {
-		return procStat{}, fmt.Errorf("stat: stime %q: %w", f[12], err)
+		return procStat{}, err
 	}
-	ticks := utime + stime
-	if ticks > uint64(1<<63-1)/uint64(clockTick) {
-		return procStat{}, errors.New("stat: cpu time out of range")
+	return procStat{comm: string(b[open+1 : end]), ppid: ppid, cpu: own, childCPU: children}, nil
+}
+
+// sumTicks adds two clock-tick counts from /proc.
+func sumTicks(a, b string) (time.Duration, error) {
+	x, err := strconv.ParseUint(a, 10, 62)
+	if err != nil {
+		return 0, fmt.Errorf("stat: cpu time %q: %w", a, err)
 	}
-	return procStat{comm: string(b[open+1 : end]), ppid: ppid, cpu: time.Duration(ticks) * clockTick}, nil
+	y, err := strconv.ParseUint(b, 10, 62)
+	if err != nil {
+		return 0, fmt.Errorf("stat: cpu time %q: %w", b, err)
+	}
+	if x+y > uint64(1<<63-1)/uint64(clockTick) {
+		return 0, errors.New("stat: cpu time out of range")
+	}
+	return time.Duration(x+y) * clockTick, nil
+}
+
+// machineCPU is the machine's busy and total CPU time over all cores
+// since boot, from the first line of /proc/stat.
+type machineCPU struct{ busy, total time.Duration }
+
+// parseMachineStat reads the "cpu" line of /proc/stat: user, nice,
+// system, idle, iowait, irq, softirq, steal (guest time is already in
+// user). Idle and iowait are not busy.
+func parseMachineStat(b []byte) (machineCPU, error) {
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return machineCPU{}, errors.New("/proc/stat: no cpu line")
+	}
+	var m machineCPU
+	for i, v := range f[1:9] {
+		t, err := sumTicks(v, "0")
+		if err != nil {
+			return machineCPU{}, err
+		}
+		if m.total > 1<<62-t {
+			return machineCPU{}, errors.New("/proc/stat: cpu time out of range")
+		}
+		m.total += t
+		if i != 3 && i != 4 {
+			m.busy += t
+		}
+	}
+	return m, nil
+}
+
+func readMachineCPU() (machineCPU, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return machineCPU{}, err
+	}
+	return parseMachineStat(b)
 }
 
 func readStat(pid int) (procStat, error) {

@@ -11,10 +11,15 @@ import (
 var errNoProc = errors.New("needs /proc (Linux)")
 
 type procStat struct {
-	comm string
-	ppid int
-	cpu  time.Duration
+	comm     string
+	ppid     int
+	cpu      time.Duration
+	childCPU time.Duration
 }
+
+type machineCPU struct{ busy, total time.Duration }
+
+func readMachineCPU() (machineCPU, error) { return machineCPU{}, errNoProc }
 
 type memory struct{ rss, anon uint64 }
 
