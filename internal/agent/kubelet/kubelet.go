@@ -16,6 +16,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
@@ -173,8 +174,13 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	inf := factory.Core().V1().Pods()
 	k.pods = inf.Lister()
 	if _, err := inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { k.podChanged(obj) },
-		UpdateFunc: func(_, obj any) { k.podChanged(obj) },
+		AddFunc: func(obj any) { k.podChanged(obj) },
+		UpdateFunc: func(old, obj any) {
+			if o, n, ok := bothPods(old, obj); ok && ownStatusWrite(o, n) {
+				return
+			}
+			k.podChanged(obj)
+		},
 		DeleteFunc: func(obj any) { k.podChanged(obj) },
 	}); err != nil {
 		return err
@@ -221,6 +227,27 @@ func (k *Kubelet) podChanged(obj any) {
 		return
 	}
 	k.kick(pod.UID, pod.Namespace, pod.Name)
+}
+
+func bothPods(a, b any) (*corev1.Pod, *corev1.Pod, bool) {
+	pa, ok1 := a.(*corev1.Pod)
+	pb, ok2 := b.(*corev1.Pod)
+	return pa, pb, ok1 && ok2
+}
+
+// ownStatusWrite tells an update that changed only the pod's status, and
+// not its phase: the agent's own status writes coming back. Syncing again
+// at once on those would replace what it just reported (ErrImagePull
+// became ImagePullBackOff within milliseconds, so nobody ever saw it). A
+// phase change still wakes the worker: a finished pod's sandbox is
+// stopped on the sync that sees the final phase.
+func ownStatusWrite(old, cur *corev1.Pod) bool {
+	return old.Status.Phase == cur.Status.Phase &&
+		old.DeletionTimestamp.Equal(cur.DeletionTimestamp) &&
+		equality.Semantic.DeepEqual(old.DeletionGracePeriodSeconds, cur.DeletionGracePeriodSeconds) &&
+		equality.Semantic.DeepEqual(old.Labels, cur.Labels) &&
+		equality.Semantic.DeepEqual(old.Annotations, cur.Annotations) &&
+		equality.Semantic.DeepEqual(old.Spec, cur.Spec)
 }
 
 // kick makes the worker of a pod sync it soon.
