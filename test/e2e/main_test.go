@@ -78,6 +78,7 @@ func runTests(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: go build ./cmd/bosun: %v\n%s", err, out)
 		return 1
 	}
+	defer removeTestImages()
 	return m.Run()
 }
 
@@ -122,6 +123,9 @@ type serverOptions struct {
 	port int
 	// args are added after the standard flags.
 	args []string
+	// agent runs the node agent too (on a port it picks); without it the
+	// server is a control plane only.
+	agent bool
 }
 
 // bosunProcess is one running `bosun server`.
@@ -151,12 +155,17 @@ func startServer(t *testing.T, o serverOptions) *bosunProcess {
 	if o.port == 0 {
 		o.port = freePort(t)
 	}
-	args := append([]string{"server",
+	args := []string{"server",
 		"--data-dir", o.dataDir,
 		"--https-listen-port", strconv.Itoa(o.port),
 		"--bind-address", "127.0.0.1",
-		"--disable-agent",
-	}, o.args...)
+	}
+	if o.agent {
+		args = append(args, "--agent-port", "0")
+	} else {
+		args = append(args, "--disable-agent")
+	}
+	args = append(args, o.args...)
 	p := &bosunProcess{
 		dataDir:    o.dataDir,
 		port:       o.port,
