@@ -33,30 +33,44 @@ func TestAgentJoin(t *testing.T) {
 	tokenFile := filepath.Join(s.dataDir, "token")
 	token := strings.TrimSpace(readFile(t, tokenFile))
 
-	t.Run("wrong token", func(t *testing.T) {
-		// Same CA hash, another secret: the server is trusted, the node
-		// is not.
-		last := token[len(token)-1]
-		wrong := token[:len(token)-1] + map[bool]string{true: "1", false: "0"}[last == '0']
-		dir := filepath.Join(t.TempDir(), "node")
-		code, stdout, stderr := runBosunFor(t, 60*time.Second, "agent", "--server", s.url, "--token", wrong,
-			"--data-dir", dir, "--node-name", "intruder", "--agent-port", "0")
-		if code == 0 {
-			t.Fatalf("bosun agent with a wrong token exited 0:\n%s%s", stdout, stderr)
-		}
-		if !strings.Contains(stderr, "401") && !strings.Contains(strings.ToLower(stderr), "token") {
-			t.Errorf("the error does not say the token was refused:\n%s", stderr)
-		}
-		if _, err := s.client.CoreV1().Nodes().Get(ctx, "intruder", metav1.GetOptions{}); err == nil {
-			t.Error("a Node was registered with a wrong token")
-		}
-		if _, err := os.Stat(agent.ContainerdDir(dir)); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("the refused agent set up a runtime under %s (%v)", dir, err)
-		}
-		if left := leftBehind(dir, "", nil); len(left) > 0 {
-			t.Errorf("the refused agent left %v", left)
-		}
-	})
+	// A token of another cluster (its CA hash), a wrong secret for this
+	// one, and something that is not a token at all.
+	flip := func(c byte) string { return map[bool]string{true: "1", false: "0"}[c == '0'] }
+	// PREFIX HASH.SECRET, the hash 64 hex digits.
+	dot := strings.LastIndex(token, ".")
+	if dot < 64 {
+		t.Fatalf("token %q: no CA hash", token)
+	}
+	prefix, hash, secret := token[:dot-64], token[dot-64:dot], token[dot+1:]
+	wrongTokens := []struct {
+		name, token, says string
+	}{
+		{"another cluster's CA", prefix + flip(hash[0]) + hash[1:] + "." + secret, "refusing to send it the token"},
+		{"wrong secret", prefix + hash + "." + secret[:len(secret)-1] + flip(secret[len(secret)-1]), "a valid join token is required"},
+		{"not a token", "hunter2", "join token"},
+	}
+	for _, tc := range wrongTokens {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "node")
+			code, stdout, stderr := runBosunFor(t, 60*time.Second, "agent", "--server", s.url, "--token", tc.token,
+				"--data-dir", dir, "--node-name", "intruder", "--agent-port", "0")
+			if code == 0 {
+				t.Fatalf("bosun agent with a wrong token exited 0:\n%s%s", stdout, stderr)
+			}
+			if !strings.Contains(stderr, tc.says) || strings.Count(strings.TrimSpace(stderr), "\n") > 2 {
+				t.Errorf("want a short error saying %q; got:\n%s", tc.says, stderr)
+			}
+			if _, err := s.client.CoreV1().Nodes().Get(ctx, "intruder", metav1.GetOptions{}); err == nil {
+				t.Error("a Node was registered with a wrong token")
+			}
+			if _, err := os.Stat(agent.ContainerdDir(dir)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the refused agent set up a runtime under %s (%v)", dir, err)
+			}
+			if left := leftBehind(dir, "", nil); len(left) > 0 {
+				t.Errorf("the refused agent left %v", left)
+			}
+		})
+	}
 
 	dataDir := t.TempDir()
 	n := &node{name: "n2", dataDir: dataDir, t: t, server: s}
