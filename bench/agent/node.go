@@ -301,7 +301,9 @@ func (n *node) close(keep bool, out io.Writer) error {
 		if _, err := os.Stat(d); errors.Is(err, os.ErrNotExist) {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		// Removing 110 sandboxes (a CNI DEL each) takes minutes on a busy
+		// two-core machine.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		b, err := exec.CommandContext(ctx, n.bin, "uninstall", "--data-dir", d).CombinedOutput()
 		cancel()
 		if err != nil {
@@ -358,7 +360,8 @@ func (n *node) usage() (usage, error) {
 type cpuSplit struct {
 	agent time.Duration
 	// containerd's own threads, and the children it reaped: the CNI
-	// plugins and the iptables they run.
+	// plugins with the iptables they run, and the short-lived
+	// `containerd-shim-runc-v2 start` that launches each shim.
 	containerd, containerdChildren time.Duration
 	// The shims, and the runc runs they reaped. A shim that started
 	// between the samples counts in full.
@@ -389,7 +392,7 @@ func split(first, last usage) cpuSplit {
 
 func (c cpuSplit) String() string {
 	s := func(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }
-	return fmt.Sprintf("cpu: agent %s, containerd %s + CNI plugins %s, shims %s + runc %s; machine %.0f%% busy",
+	return fmt.Sprintf("cpu: agent %s, containerd %s + children %s (CNI, iptables, shim launch), shims %s + runc %s; machine %.0f%% busy",
 		s(c.agent), s(c.containerd), s(c.containerdChildren), s(c.shims), s(c.shimChildren), 100*c.machineBusy)
 }
 
