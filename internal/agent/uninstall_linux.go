@@ -115,15 +115,80 @@ func removePods(ctx context.Context, dataDir string, log *slog.Logger) error {
 		return err
 	}
 	for _, sb := range sbs.Items {
-		if _, err := rt.StopPodSandbox(cctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: sb.Id}); err != nil {
-			errs = append(errs, err)
+		_, err := rt.StopPodSandbox(cctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: sb.Id})
+		if err == nil {
+			_, err = rt.RemovePodSandbox(cctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: sb.Id})
 		}
-		if _, err := rt.RemovePodSandbox(cctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: sb.Id}); err != nil {
-			errs = append(errs, err)
+		if err == nil {
+			continue
 		}
+		// The runtime keeps a sandbox whose network teardown fails
+		// forever: the bridge plugin cannot delete the masquerade rule of
+		// a sandbox whose setup failed before adding it, and every retry
+		// fails the same way. Its network namespace is all it holds on
+		// the host; the runtime's record of it goes with the data
+		// directory.
+		if ferr := removeSandboxNetns(cctx, rt, sb.Id); ferr != nil {
+			errs = append(errs, fmt.Errorf("sandbox %s: %w; removing its network namespace: %v", sb.Id, err, ferr))
+			continue
+		}
+		log.Warn("removed a sandbox's network namespace by hand", "sandbox", sb.Id, "err", err)
 	}
 	log.Info("removed pods", "containers", len(cs.Containers), "sandboxes", len(sbs.Items))
 	return errors.Join(errs...)
+}
+
+// removeSandboxNetns unmounts and deletes a sandbox's network namespace,
+// which the runtime names in its verbose status (the sandbox's OCI spec).
+// Deleting the namespace deletes the pod's end of its veth pair, and with
+// it the host's end.
+func removeSandboxNetns(ctx context.Context, rt runtimeapi.RuntimeServiceClient, id string) error {
+	st, err := rt.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: id, Verbose: true})
+	if err != nil {
+		return err
+	}
+	path, err := sandboxNetns(st.Info["info"])
+	if err != nil || path == "" {
+		return err
+	}
+	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("unmounting %s: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// sandboxNetns reads the network namespace path out of containerd's
+// verbose sandbox info; empty for a sandbox on the host network.
+func sandboxNetns(info string) (string, error) {
+	var v struct {
+		RuntimeSpec struct {
+			Linux struct {
+				Namespaces []struct {
+					Type string `json:"type"`
+					Path string `json:"path"`
+				} `json:"namespaces"`
+			} `json:"linux"`
+		} `json:"runtimeSpec"`
+	}
+	if err := json.Unmarshal([]byte(info), &v); err != nil {
+		return "", fmt.Errorf("sandbox info: %w", err)
+	}
+	for _, ns := range v.RuntimeSpec.Linux.Namespaces {
+		if ns.Type != "network" || ns.Path == "" {
+			continue
+		}
+		// Only a file where CNI runtimes pin namespaces is removed, so a
+		// corrupt record cannot make uninstall delete anything else.
+		p := filepath.Clean(ns.Path)
+		if d := filepath.Dir(p); d != "/var/run/netns" && d != "/run/netns" {
+			return "", fmt.Errorf("sandbox info: network namespace %q is not under /run/netns", ns.Path)
+		}
+		return p, nil
+	}
+	return "", nil
 }
 
 // killShims kills containerd shims serving the containerd at socket (they
