@@ -116,6 +116,9 @@ type node struct {
 
 	t        *testing.T
 	tornDown bool
+	// known are sandboxes read earlier, checked at the end besides
+	// those the node has then.
+	known []sandbox
 }
 
 // nodeOptions say how startNode prepares a node.
@@ -210,12 +213,12 @@ func (n *node) teardown() {
 		return
 	}
 	n.tornDown = true
-	var sb []sandbox
+	sb := n.known
 	if n.server != nil {
 		select {
 		case <-n.server.done:
 		default:
-			sb = sandboxes(t, n.dataDir)
+			sb = append(sb, sandboxes(t, n.dataDir)...)
 		}
 		if err := n.server.signal(syscall.SIGTERM); err != nil {
 			t.Errorf("SIGTERM: %v", err)
@@ -242,6 +245,7 @@ func uninstall(t *testing.T, dataDir, bridge string, sb []sandbox) {
 	if code != 0 {
 		t.Errorf("bosun uninstall --data-dir %s: exit %d\n%s%s", dataDir, code, stdout, stderr)
 	}
+	t.Logf("bosun uninstall:\n%s%s", stdout, stderr)
 	if _, err := os.Stat(dataDir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("data directory %s still there after uninstall (%v)", dataDir, err)
 	}
