@@ -133,7 +133,7 @@ type nodeOptions struct {
 // startNode starts a one-node cluster on a fresh data directory, waits for
 // its Node to be Ready and imports the test images into it. When the test
 // ends the server is stopped, `bosun uninstall` removes what the node
-// created, and the machine is checked to be as it was.
+// created, and the machine is checked for anything the node left.
 func startNode(t *testing.T, o nodeOptions) *node {
 	t.Helper()
 	requireAgentHost(t)
@@ -162,7 +162,7 @@ func startNode(t *testing.T, o nodeOptions) *node {
 }
 
 // start starts the server on the node's data directory and waits for the
-// Node to be Ready.
+// Node to be Ready. After a stop it starts it again on the same port.
 func (n *node) start(t *testing.T) {
 	t.Helper()
 	n.server = startServer(t, n.opts)
@@ -171,14 +171,6 @@ func (n *node) start(t *testing.T) {
 	// server's own (which kills it), so the stop is graceful.
 	t.Cleanup(n.teardown)
 	n.waitNodeReady(t, n.name)
-}
-
-// restart stops the server gracefully and starts it again on the same
-// data directory and port.
-func (n *node) restart(t *testing.T) {
-	t.Helper()
-	n.server.stop(t)
-	n.start(t)
 }
 
 func (n *node) waitNodeReady(t *testing.T, name string) {
