@@ -109,6 +109,11 @@ func (s *Server) updateObject(ctx context.Context, rs *resource, ns, name, sub s
 func (s *Server) prepareUpdate(rs *resource, obj, cur runtime.Object, sub string) (runtime.Object, error) {
 	k := rs.stored
 	m, cm := accessor(obj), accessor(cur)
+	// A body naming another UID is a precondition that failed: the object
+	// was deleted and recreated under the same name.
+	if uid := m.GetUID(); uid != "" && uid != cm.GetUID() {
+		return nil, errConflict(rs.gr(), cm.GetName(), fmt.Sprintf("Precondition failed: UID in precondition: %s, UID in object meta: %s", uid, cm.GetUID()))
+	}
 	switch sub {
 	case "binding":
 		// The binding changes spec.nodeName and the PodScheduled condition.

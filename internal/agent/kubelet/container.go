@@ -255,6 +255,9 @@ func (k *Kubelet) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1
 		return err
 	}
 	cfg, err := k.containerConfig(ctx, pod, c, attempt, imageRef, env, init)
+	if err == nil {
+		err = k.verifyNonRoot(ctx, pod, c, imageRef)
+	}
 	if err != nil {
 		k.setLastErr(key, "CreateContainerConfigError", err.Error())
 		k.events.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
@@ -394,6 +397,50 @@ func (k *Kubelet) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev
 	return cfg, nil
 }
 
+// verifyNonRoot refuses to start a container that must not run as root
+// (runAsNonRoot) when its user — from the security context, else the
+// image — is root or cannot be known, with the kubelet's messages.
+func (k *Kubelet) verifyNonRoot(ctx context.Context, pod *corev1.Pod, c *corev1.Container, imageRef string) error {
+	nonRoot, uid := false, (*int64)(nil)
+	if psc := pod.Spec.SecurityContext; psc != nil {
+		if psc.RunAsNonRoot != nil {
+			nonRoot = *psc.RunAsNonRoot
+		}
+		uid = psc.RunAsUser
+	}
+	if sc := c.SecurityContext; sc != nil {
+		if sc.RunAsNonRoot != nil {
+			nonRoot = *sc.RunAsNonRoot
+		}
+		if sc.RunAsUser != nil {
+			uid = sc.RunAsUser
+		}
+	}
+	if !nonRoot {
+		return nil
+	}
+	where := fmt.Sprintf("(pod: %q, container: %s)", podDesc(pod), c.Name)
+	if uid != nil {
+		if *uid == 0 {
+			return fmt.Errorf("container's runAsUser breaks non-root policy %s", where)
+		}
+		return nil
+	}
+	st, err := k.images.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: imageRef}})
+	if err != nil || st.Image == nil {
+		return fmt.Errorf("container has runAsNonRoot and the image's user cannot be read %s", where)
+	}
+	switch {
+	case st.Image.Uid != nil && st.Image.Uid.Value == 0:
+		return fmt.Errorf("container has runAsNonRoot and image will run as root %s", where)
+	case st.Image.Uid == nil && st.Image.Username != "":
+		return fmt.Errorf("container has runAsNonRoot and image has non-numeric user (%s), cannot verify user is non-root %s", st.Image.Username, where)
+	case st.Image.Uid == nil:
+		return fmt.Errorf("container has runAsNonRoot and image will run as root %s", where)
+	}
+	return nil
+}
+
 // expander expands $(VAR) references to the container's environment, with
 // $$ escaping, as Kubernetes does for command and args.
 func expander(envs []*runtimeapi.KeyValue) func(string) string {
@@ -500,9 +547,6 @@ func securityContext(pod *corev1.Pod, c *corev1.Container) *runtimeapi.LinuxCont
 			s.RunAsGroup = &runtimeapi.Int64Value{Value: *psc.RunAsGroup}
 		}
 		s.SupplementalGroups = psc.SupplementalGroups
-		if psc.RunAsNonRoot != nil && *psc.RunAsNonRoot {
-			s.RunAsUsername = ""
-		}
 	}
 	sc := c.SecurityContext
 	if sc == nil {
@@ -553,7 +597,6 @@ var (
 func (k *Kubelet) stopContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Container, id string, grace int64) error {
 	start := k.clock.Now()
 	if pod != nil && c != nil {
-		k.events.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", c.Name)
 		if c.Lifecycle != nil && c.Lifecycle.PreStop != nil && grace > 0 {
 			hctx, cancel := context.WithTimeout(ctx, time.Duration(grace)*time.Second)
 			if err := k.probes.hook(hctx, pod, c, id, c.Lifecycle.PreStop); err != nil {

@@ -2,6 +2,7 @@ package kubelet
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -337,13 +340,42 @@ func setCondition(st *corev1.PodStatus, c corev1.PodCondition) {
 	st.Conditions = append(st.Conditions, c)
 }
 
-// writeStatus updates the pod's status if it changed.
+// writeStatus sends what changed in the pod's status as a strategic merge
+// patch of the status subresource, as the kubelet does: no resourceVersion
+// precondition, so the scheduler's or an eviction's concurrent condition
+// writes neither conflict with it nor get overwritten.
 func (k *Kubelet) writeStatus(ctx context.Context, pod *corev1.Pod, st *corev1.PodStatus) error {
 	if apiequality.Semantic.DeepEqual(&pod.Status, st) {
 		return nil
 	}
-	p := pod.DeepCopy()
-	p.Status = *st
-	_, err := k.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+	old, err := json.Marshal(corev1.Pod{Status: pod.Status})
+	if err != nil {
+		return err
+	}
+	cur, err := json.Marshal(corev1.Pod{Status: *st})
+	if err != nil {
+		return err
+	}
+	patch, err := strategicpatch.CreateTwoWayMergePatch(old, cur, corev1.Pod{})
+	if err != nil {
+		return err
+	}
+	// The UID guards against patching a new pod of the same name.
+	patch, err = addUIDPrecondition(patch, pod.UID)
+	if err != nil {
+		return err
+	}
+	_, err = k.client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status")
 	return err
+}
+
+// addUIDPrecondition adds metadata.uid to a patch, which makes the server
+// refuse it (409) for a different pod of the same name.
+func addUIDPrecondition(patch []byte, uid types.UID) ([]byte, error) {
+	var m map[string]any
+	if err := json.Unmarshal(patch, &m); err != nil {
+		return nil, err
+	}
+	m["metadata"] = map[string]any{"uid": string(uid)}
+	return json.Marshal(m)
 }

@@ -473,6 +473,9 @@ func (k *Kubelet) killPod(ctx context.Context, pod *corev1.Pod, rp *runtimePod, 
 			if pod != nil {
 				spec = findContainer(pod, name)
 			}
+			if spec != nil {
+				k.events.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", spec.Name)
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()

@@ -33,6 +33,11 @@ type Controller struct {
 	alloc *Allocator
 	nodes corelisters.NodeLister
 	queue *controller.Queue
+
+	// assigned remembers the ranges this loop wrote until the informer
+	// shows them: a node update already queued must not get a second one.
+	mu       sync.Mutex
+	assigned map[string]string
 }
 
 // New returns a controller carving node ranges of maskBits out of cluster.
@@ -45,7 +50,7 @@ func New(c *controller.Context, cluster netip.Prefix, maskBits int) (*Controller
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Controller{ctx: c, alloc: a, log: log.With("controller", "nodeipam")}, nil
+	return &Controller{ctx: c, alloc: a, log: log.With("controller", "nodeipam"), assigned: map[string]string{}}, nil
 }
 
 // Run allocates until ctx ends. Queue keys are node names.
@@ -62,6 +67,9 @@ func (c *Controller) Run(ctx context.Context) error {
 			}
 			if n, ok := obj.(*corev1.Node); ok {
 				c.alloc.Release(n.Spec.PodCIDRs)
+				c.mu.Lock()
+				delete(c.assigned, n.Name)
+				c.mu.Unlock()
 			}
 		},
 	}})
@@ -88,8 +96,17 @@ func (c *Controller) reconcile(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	c.mu.Lock()
+	_, pending := c.assigned[name]
+	if len(n.Spec.PodCIDRs) > 0 || n.Spec.PodCIDR != "" {
+		delete(c.assigned, name)
+	}
+	c.mu.Unlock()
 	if len(n.Spec.PodCIDRs) > 0 || n.Spec.PodCIDR != "" {
 		c.alloc.Occupy(n.Spec.PodCIDRs)
+		return nil
+	}
+	if pending {
 		return nil
 	}
 	p, err := c.alloc.Next()
@@ -105,6 +122,9 @@ func (c *Controller) reconcile(ctx context.Context, name string) error {
 		}
 		return fmt.Errorf("node %s: setting pod range %s: %w", name, p, err)
 	}
+	c.mu.Lock()
+	c.assigned[name] = p.String()
+	c.mu.Unlock()
 	c.log.Info("assigned pod range", "node", name, "podCIDR", p.String())
 	return nil
 }
