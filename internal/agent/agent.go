@@ -144,6 +144,9 @@ func Run(ctx context.Context, cfg Config) error {
 		if err := writeCNIConfig(cniConfDir, cidr); err != nil {
 			return err
 		}
+		if err := ensureMasquerade(cidr); err != nil {
+			return fmt.Errorf("pod network: %w", err)
+		}
 		log.Info("pod network configured", "podCIDR", cidr.String(), "bridge", BridgeName(cidr))
 	}
 	wg.Add(1)

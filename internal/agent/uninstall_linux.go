@@ -226,10 +226,13 @@ func removeBridge(dataDir string) error {
 	}
 	name := BridgeName(podCIDR)
 	dev := filepath.Join("/sys/class/net", name)
-	if _, err := os.Stat(dev); err != nil {
+	if ports, _ := os.ReadDir(filepath.Join(dev, "brif")); len(ports) > 0 {
+		// Another cluster's node on this machine uses the same range
+		// and bridge; its pods still need the rule.
 		return nil
 	}
-	if ports, _ := os.ReadDir(filepath.Join(dev, "brif")); len(ports) > 0 {
+	removeMasquerade(podCIDR)
+	if _, err := os.Stat(dev); err != nil {
 		return nil
 	}
 	if out, err := exec.Command("ip", "link", "delete", name).CombinedOutput(); err != nil {

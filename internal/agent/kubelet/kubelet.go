@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	goruntime "runtime"
 	"sync"
 	"time"
 
@@ -83,6 +84,8 @@ type Kubelet struct {
 	// lastErr is each container's last start failure (image pull,
 	// config), shown as its waiting reason.
 	lastErr map[string]containerErr
+	// sandboxSlots bounds the sandboxes being created at once.
+	sandboxSlots chan struct{}
 	// cpuSample is the node's busy CPU time at the last stats summary.
 	cpuSample struct {
 		busy uint64
@@ -115,6 +118,9 @@ func New(cfg Config, client kubernetes.Interface, conn runtimeapi.RuntimeService
 		ips:     map[types.UID][]string{},
 		backoff: newBackoff(10*time.Second, 5*time.Minute),
 		lastErr: map[string]containerErr{},
+		// One more than the CPUs: a creation waits on the runtime part of
+		// the time.
+		sandboxSlots: make(chan struct{}, goruntime.NumCPU()+1),
 	}
 	k.sources = apiSources{client}
 	k.volumes = volume.NewManager(filepath.Join(cfg.RootDir, "pods"), k.sources, k.log)
