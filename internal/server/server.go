@@ -224,13 +224,25 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	log.Info("shutting down")
 	cancelLoops()
+	// The loops hand back their leader leases on the way out, which needs
+	// the API still serving; otherwise the next start waits for the
+	// leases to expire before it schedules anything.
+	loopsDone := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(loopsDone)
+	}()
+	select {
+	case <-loopsDone:
+	case <-time.After(10 * time.Second):
+	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	api.Shutdown(shutdownCtx)
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		srv.Close()
 	}
-	wg.Wait()
+	<-loopsDone
 	return nil
 }
 
