@@ -248,12 +248,28 @@ func bothPods(a, b any) (*corev1.Pod, *corev1.Pod, bool) {
 // phase change still wakes the worker: a finished pod's sandbox is
 // stopped on the sync that sees the final phase.
 func ownStatusWrite(old, cur *corev1.Pod) bool {
+	// Readiness gates are conditions others write; the pod's Ready
+	// condition follows them.
+	for _, g := range cur.Spec.ReadinessGates {
+		if conditionStatus(old, g.ConditionType) != conditionStatus(cur, g.ConditionType) {
+			return false
+		}
+	}
 	return old.Status.Phase == cur.Status.Phase &&
 		old.DeletionTimestamp.Equal(cur.DeletionTimestamp) &&
 		equality.Semantic.DeepEqual(old.DeletionGracePeriodSeconds, cur.DeletionGracePeriodSeconds) &&
 		equality.Semantic.DeepEqual(old.Labels, cur.Labels) &&
 		equality.Semantic.DeepEqual(old.Annotations, cur.Annotations) &&
 		equality.Semantic.DeepEqual(old.Spec, cur.Spec)
+}
+
+func conditionStatus(pod *corev1.Pod, t corev1.PodConditionType) corev1.ConditionStatus {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == t {
+			return c.Status
+		}
+	}
+	return ""
 }
 
 // kick makes the worker of a pod sync it soon.
