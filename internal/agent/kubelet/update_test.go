@@ -10,7 +10,7 @@ import (
 func TestOwnStatusWrite(t *testing.T) {
 	base := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "p", Labels: map[string]string{"app": "a"}, ResourceVersion: "1"},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "i"}}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "i"}}, ReadinessGates: []corev1.PodReadinessGate{{ConditionType: "example.com/lb"}}},
 		Status:     corev1.PodStatus{Phase: corev1.PodPending},
 	}
 	now := metav1.Now()
@@ -29,6 +29,12 @@ func TestOwnStatusWrite(t *testing.T) {
 		{"labels", func(p *corev1.Pod) { p.Labels = map[string]string{"app": "b"} }, false},
 		{"annotations", func(p *corev1.Pod) { p.Annotations = map[string]string{"x": "y"} }, false},
 		{"spec", func(p *corev1.Pod) { p.Spec.Containers[0].Image = "j" }, false},
+		{"readiness gate condition", func(p *corev1.Pod) {
+			p.Status.Conditions = []corev1.PodCondition{{Type: "example.com/lb", Status: corev1.ConditionTrue}}
+		}, false},
+		{"other condition", func(p *corev1.Pod) {
+			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+		}, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
