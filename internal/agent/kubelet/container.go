@@ -451,43 +451,18 @@ func (k *Kubelet) verifyNonRoot(ctx context.Context, pod *corev1.Pod, c *corev1.
 	return nil
 }
 
-// expander expands $(VAR) references to the container's environment, with
-// $$ escaping, as Kubernetes does for command and args.
+// expander expands $(VAR) references to the container's environment, as
+// Kubernetes does for command and args.
 func expander(envs []*runtimeapi.KeyValue) func(string) string {
 	vals := make(map[string]string, len(envs))
 	for _, e := range envs {
 		vals[e.Key] = string(e.Value)
 	}
 	return func(s string) string {
-		if !strings.Contains(s, "$") {
-			return s
-		}
-		var b strings.Builder
-		for i := 0; i < len(s); i++ {
-			if s[i] != '$' || i+1 >= len(s) {
-				b.WriteByte(s[i])
-				continue
-			}
-			switch s[i+1] {
-			case '$':
-				b.WriteByte('$')
-				i++
-				continue
-			case '(':
-				if end := strings.IndexByte(s[i+2:], ')'); end >= 0 {
-					name := s[i+2 : i+2+end]
-					if v, ok := vals[name]; ok {
-						b.WriteString(v)
-					} else {
-						b.WriteString(s[i : i+3+end])
-					}
-					i += 2 + end
-					continue
-				}
-			}
-			b.WriteByte(s[i])
-		}
-		return b.String()
+		return volume.Expand(s, func(name string) (string, bool) {
+			v, ok := vals[name]
+			return v, ok
+		})
 	}
 }
 

@@ -20,6 +20,8 @@ import (
 	"google.golang.org/grpc/status"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/bosun-sh/bosun/internal/agent/volume"
 )
 
 // Run runs one probe action once and returns its result and output: the
@@ -93,39 +95,12 @@ func expandCommand(cmd []string, env []corev1.EnvVar) []string {
 	return out
 }
 
+// expand is volume.Expand over a map of values.
 func expand(s string, vars map[string]string) string {
-	if !strings.Contains(s, "$") {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '$' || i+1 == len(s) {
-			b.WriteByte(s[i])
-			continue
-		}
-		switch s[i+1] {
-		case '$':
-			b.WriteByte('$')
-			i++
-		case '(':
-			end := strings.IndexByte(s[i+2:], ')')
-			if end < 0 {
-				// No closing parenthesis: the rest is literal text.
-				b.WriteString(s[i:])
-				return b.String()
-			}
-			name := s[i+2 : i+2+end]
-			if v, ok := vars[name]; ok && name != "" {
-				b.WriteString(v)
-			} else {
-				b.WriteString(s[i : i+3+end])
-			}
-			i += 2 + end
-		default:
-			b.WriteByte('$')
-		}
-	}
-	return b.String()
+	return volume.Expand(s, func(name string) (string, bool) {
+		v, ok := vars[name]
+		return v, ok
+	})
 }
 
 // resolvePort turns a probe or hook port (a number, a numeric string or the

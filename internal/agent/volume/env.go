@@ -157,7 +157,7 @@ func Env(ctx context.Context, src Sources, pod *corev1.Pod, c *corev1.Container,
 		value := ev.Value
 		switch {
 		case value != "":
-			value = expand(value, func(name string) (string, bool) {
+			value = Expand(value, func(name string) (string, bool) {
 				if v, ok := out.get(name); ok {
 					return v, true
 				}

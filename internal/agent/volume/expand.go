@@ -2,11 +2,11 @@ package volume
 
 import "strings"
 
-// expand replaces $(NAME) references in s using lookup, as Kubernetes does for command,
+// Expand replaces $(NAME) references in s using lookup, as Kubernetes does for command,
 // args, env values and subPathExpr: "$$" yields a literal "$" (so "$$(X)" stays
 // "$(X)"), an unterminated "$(" and a "$" before any other character are kept as
 // written, and a name lookup does not know is kept as the original "$(NAME)" text.
-func expand(s string, lookup func(name string) (string, bool)) string {
+func Expand(s string, lookup func(name string) (string, bool)) string {
 	if !strings.Contains(s, "$") {
 		return s
 	}

@@ -30,8 +30,8 @@ func TestExpand(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := expand(tc.in, lookup); got != tc.want {
-				t.Errorf("expand(%q) = %q, want %q", tc.in, got, tc.want)
+			if got := Expand(tc.in, lookup); got != tc.want {
+				t.Errorf("Expand(%q) = %q, want %q", tc.in, got, tc.want)
 			}
 		})
 	}
@@ -43,18 +43,18 @@ func FuzzExpand(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		// With no known names the text may only lose the escaping "$" of "$$".
-		got := expand(s, func(string) (string, bool) { return "", false })
+		got := Expand(s, func(string) (string, bool) { return "", false })
 		if len(got) > len(s) {
-			t.Fatalf("expand(%q) grew to %q with no variables", s, got)
+			t.Fatalf("Expand(%q) grew to %q with no variables", s, got)
 		}
 		if !strings.Contains(s, "$$") && got != s {
-			t.Fatalf("expand(%q) = %q, want unchanged without escapes or known names", s, got)
+			t.Fatalf("Expand(%q) = %q, want unchanged without escapes or known names", s, got)
 		}
 		// Every known name maps to a marker free of "$", so the output cannot contain
 		// a complete reference that was resolvable.
-		out := expand(s, func(string) (string, bool) { return "#", true })
+		out := Expand(s, func(string) (string, bool) { return "#", true })
 		if strings.Count(out, "#") > strings.Count(s, "$(")+strings.Count(s, "#") {
-			t.Fatalf("expand(%q) = %q substituted more references than exist", s, out)
+			t.Fatalf("Expand(%q) = %q substituted more references than exist", s, out)
 		}
 	})
 }

@@ -91,7 +91,7 @@ func expandSubPath(expr string, env []*runtimeapi.KeyValue) (string, error) {
 		vals[kv.Key] = string(kv.Value)
 	}
 	var missing []string
-	out := expand(expr, func(name string) (string, bool) {
+	out := Expand(expr, func(name string) (string, bool) {
 		v := vals[name]
 		if v == "" {
 			missing = append(missing, name)
