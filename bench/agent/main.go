@@ -31,7 +31,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -76,20 +75,12 @@ var scenarios = []scenario{
 }
 
 // row is one line of the final table.
-type row struct {
-	name     string
-	measured string
-	target   string
-	// pass is nil for an informational figure without a target.
-	pass *bool
-	load float64
-}
+type row = benchserver.Row
 
-func judged(name, measured, target string, pass bool) row {
-	return row{name: name, measured: measured, target: target, pass: &pass}
-}
-
-func info(name, measured string) row { return row{name: name, measured: measured} }
+var (
+	judged = benchserver.Judged
+	info   = benchserver.Info
+)
 
 func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	var o options
@@ -145,7 +136,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 		fmt.Fprintf(stdout, "== %s (load %.2f)\n", sc.name, load)
 		got, err := sc.run(ctx, n, o, stdout)
 		for i := range got {
-			got[i].load = load
+			got[i].Load = load
 		}
 		rows = append(rows, got...)
 		if err == nil {
@@ -156,7 +147,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 				err = fmt.Errorf("aborted after %s: %w", o.timeout, err)
 			}
 			fmt.Fprintf(stdout, "   ERROR: %v\n", err)
-			rows = append(rows, row{name: sc.name, measured: "error: " + firstLine(err.Error()), load: load})
+			e := benchserver.Errored(sc.name, err)
+			e.Load = load
+			rows = append(rows, e)
 			failed = append(failed, sc.name)
 			if n.agent.alive() != nil || ctx.Err() != nil {
 				break
@@ -165,7 +158,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	}
 
 	fmt.Fprintln(stdout)
-	printTable(stdout, rows)
+	benchserver.PrintTable(stdout, rows)
 	if len(failed) > 0 {
 		return fmt.Errorf("scenarios failed: %s (agent log: %s)", strings.Join(failed, ", "), n.agent.logPath)
 	}
@@ -179,11 +172,6 @@ func indexOf(name string) int {
 		}
 	}
 	return -1
-}
-
-func firstLine(s string) string {
-	first, _, _ := strings.Cut(s, "\n")
-	return first
 }
 
 func idle(ctx context.Context, n *node, o options, out io.Writer) ([]row, error) {
@@ -317,27 +305,4 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-time.After(d):
 		return nil
 	}
-}
-
-func printTable(w io.Writer, rows []row) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\tmeasured\ttarget\tverdict\tload")
-	for _, r := range rows {
-		verdict := "-"
-		switch {
-		case strings.HasPrefix(r.measured, "error: "):
-			verdict = "ERROR"
-		case r.pass == nil:
-		case *r.pass:
-			verdict = "PASS"
-		default:
-			verdict = "MISS"
-		}
-		target := r.target
-		if target == "" {
-			target = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.2f\n", r.name, r.measured, target, verdict, r.load)
-	}
-	tw.Flush()
 }

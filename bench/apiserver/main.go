@@ -16,7 +16,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/bosun-sh/bosun/bench/benchserver"
@@ -65,20 +64,12 @@ var scenarios = []scenario{
 }
 
 // row is one line of the final table.
-type row struct {
-	name     string
-	measured string
-	target   string
-	// pass is nil for an informational figure without a target.
-	pass *bool
-	load float64
-}
+type row = benchserver.Row
 
-func judged(name, measured, target string, pass bool) row {
-	return row{name: name, measured: measured, target: target, pass: &pass}
-}
-
-func info(name, measured string) row { return row{name: name, measured: measured} }
+var (
+	judged = benchserver.Judged
+	info   = benchserver.Info
+)
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	var o options
@@ -127,7 +118,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		got, err := sc.run(sctx, o, stdout)
 		cancel()
 		for i := range got {
-			got[i].load = load
+			got[i].Load = load
 		}
 		rows = append(rows, got...)
 		if err != nil {
@@ -135,7 +126,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 				err = fmt.Errorf("aborted after %s: %w", o.timeout, err)
 			}
 			fmt.Fprintf(stdout, "   ERROR: %v\n", err)
-			rows = append(rows, row{name: sc.name, measured: "error: " + err.Error(), load: load})
+			e := benchserver.Errored(sc.name, err)
+			e.Load = load
+			rows = append(rows, e)
 			failed = append(failed, sc.name)
 		}
 		if ctx.Err() != nil {
@@ -144,7 +137,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 
 	fmt.Fprintln(stdout)
-	printTable(stdout, rows)
+	benchserver.PrintTable(stdout, rows)
 	if len(failed) > 0 {
 		return fmt.Errorf("scenarios failed: %s", strings.Join(failed, ", "))
 	}
@@ -158,27 +151,4 @@ func indexOf(name string) int {
 		}
 	}
 	return -1
-}
-
-func printTable(w io.Writer, rows []row) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\tmeasured\ttarget\tverdict\tload")
-	for _, r := range rows {
-		verdict := "-"
-		switch {
-		case strings.HasPrefix(r.measured, "error: "):
-			verdict = "ERROR"
-		case r.pass == nil:
-		case *r.pass:
-			verdict = "PASS"
-		default:
-			verdict = "MISS"
-		}
-		target := r.target
-		if target == "" {
-			target = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.2f\n", r.name, r.measured, target, verdict, r.load)
-	}
-	tw.Flush()
 }
