@@ -239,16 +239,6 @@ func (k *Kubelet) createSandbox(ctx context.Context, pod *corev1.Pod, rp *runtim
 	if err := os.MkdirAll(cfg.LogDirectory, 0o755); err != nil {
 		return nil, err
 	}
-	// A sandbox costs the runtime, runc and the CNI plugins about half a
-	// CPU-second. Started all at once, a burst of pods shares the CPUs and
-	// every one is late; a few at a time, the first are ready early and the
-	// last no later.
-	select {
-	case k.sandboxSlots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	defer func() { <-k.sandboxSlots }()
 	resp, err := k.rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
 	if err != nil {
 		return nil, err

@@ -84,8 +84,9 @@ type Kubelet struct {
 	// lastErr is each container's last start failure (image pull,
 	// config), shown as its waiting reason.
 	lastErr map[string]containerErr
-	// sandboxSlots bounds the sandboxes being created at once.
-	sandboxSlots chan struct{}
+	// startSlots bounds the pods being started (sandbox and first
+	// containers) at once.
+	startSlots chan struct{}
 	// cpuSample is the node's busy CPU time at the last stats summary.
 	cpuSample struct {
 		busy uint64
@@ -120,7 +121,7 @@ func New(cfg Config, client kubernetes.Interface, conn runtimeapi.RuntimeService
 		lastErr: map[string]containerErr{},
 		// One more than the CPUs: a creation waits on the runtime part of
 		// the time.
-		sandboxSlots: make(chan struct{}, goruntime.NumCPU()+1),
+		startSlots: make(chan struct{}, goruntime.NumCPU()+1),
 	}
 	k.sources = apiSources{client}
 	k.volumes = volume.NewManager(filepath.Join(cfg.RootDir, "pods"), k.sources, k.log)

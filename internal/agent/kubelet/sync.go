@@ -188,6 +188,17 @@ func (k *Kubelet) run(ctx context.Context, pod *corev1.Pod, rp *runtimePod) (tim
 			// The sandbox died under containers that must not restart.
 			return 0, nil
 		}
+		// Starting a pod — sandbox, network, containers — costs the
+		// runtime, runc and the CNI plugins over half a CPU-second.
+		// Started all at once, a burst of pods shares the CPUs until every
+		// one is equally late; a few at a time, the first are ready early
+		// and the last no later.
+		select {
+		case k.startSlots <- struct{}{}:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+		defer func() { <-k.startSlots }()
 		var err error
 		if len(rp.sandboxes) > 0 {
 			k.events.Eventf(pod, corev1.EventTypeNormal, "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
