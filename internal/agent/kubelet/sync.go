@@ -31,6 +31,9 @@ const (
 	annotationInit = "bosun.sh/init-container"
 )
 
+// startSlotHold is the longest one pod start keeps others waiting.
+const startSlotHold = 5 * time.Second
+
 // runtimePod is what the runtime has of one pod.
 type runtimePod struct {
 	sandboxes []*runtimeapi.PodSandbox // newest first
@@ -192,13 +195,20 @@ func (k *Kubelet) run(ctx context.Context, pod *corev1.Pod, rp *runtimePod) (tim
 		// runtime, runc and the CNI plugins over half a CPU-second.
 		// Started all at once, a burst of pods shares the CPUs until every
 		// one is equally late; a few at a time, the first are ready early
-		// and the last no later.
+		// and the last no later. A slow start (an image pull, a hanging
+		// postStart hook) gives its slot back after startSlotHold.
 		select {
 		case k.startSlots <- struct{}{}:
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		}
-		defer func() { <-k.startSlots }()
+		var release sync.Once
+		free := func() { release.Do(func() { <-k.startSlots }) }
+		t := time.AfterFunc(startSlotHold, free)
+		defer func() {
+			t.Stop()
+			free()
+		}()
 		var err error
 		if len(rp.sandboxes) > 0 {
 			k.events.Eventf(pod, corev1.EventTypeNormal, "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
