@@ -334,7 +334,7 @@ func (k *Kubelet) ensureImage(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 
 // containerConfig is the CRI description of one container.
 func (k *Kubelet) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev1.Container, attempt uint32, imageRef string, env envContext, init bool) (*runtimeapi.ContainerConfig, error) {
-	envs, warnings, err := volume.Env(ctx, k.sources, pod, c, volume.NodeInfo{HostIP: env.hostIP, PodIPs: env.podIPs, Allocatable: env.allocatable})
+	envs, warnings, err := volume.Env(ctx, k.sources, pod, c, volume.NodeInfo{HostIP: env.hostIP, PodIPs: env.podIPs, Allocatable: env.allocatable, ServiceEnv: k.serviceEnv(pod)})
 	if err != nil {
 		return nil, err
 	}

@@ -71,7 +71,8 @@ type Kubelet struct {
 	sources volume.Sources
 	probes  *probeState
 
-	pods corelisters.PodLister
+	pods     corelisters.PodLister
+	services corelisters.ServiceLister
 
 	mu      sync.Mutex
 	node    *corev1.Node
@@ -192,9 +193,15 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	// Services, for the variables every container gets about them.
+	svcFactory := informers.NewSharedInformerFactory(k.client, 0)
+	svcInf := svcFactory.Core().V1().Services()
+	k.services = svcInf.Lister()
 	factory.Start(ctx.Done())
+	svcFactory.Start(ctx.Done())
 	defer factory.Shutdown()
-	if !cache.WaitForCacheSync(ctx.Done(), inf.Informer().HasSynced) {
+	defer svcFactory.Shutdown()
+	if !cache.WaitForCacheSync(ctx.Done(), inf.Informer().HasSynced, svcInf.Informer().HasSynced) {
 		return ctx.Err()
 	}
 	k.wg.Add(1)
