@@ -661,7 +661,9 @@ func checkWebPod(t *testing.T, n *node, p *corev1.Pod, hostNet string, netns map
 		t.Fatal(err)
 	}
 	for _, want := range []string{"FROM_CM=hello", "FROM_SECRET=s3cret", "POD_NAME=" + p.Name, "POD_IP=" + ip,
-		"NODE_NAME=" + n.name, "MEM_LIMIT=" + strconv.Itoa(64<<20), "CPU_LIMIT_M=500"} {
+		"NODE_NAME=" + n.name, "MEM_LIMIT=" + strconv.Itoa(64<<20), "CPU_LIMIT_M=500",
+		// The kubernetes Service's variables, as every container gets them.
+		"KUBERNETES_SERVICE_HOST=10.43.0.1", "KUBERNETES_SERVICE_PORT=443", "KUBERNETES_PORT=tcp://10.43.0.1:443"} {
 		if !hasLine(envBody, want) {
 			t.Errorf("env lacks %s:\n%s", want, envBody)
 		}
