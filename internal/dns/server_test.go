@@ -1,0 +1,347 @@
+package dns
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	mdns "github.com/miekg/dns"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func clusterObjects() []runtime.Object {
+	return []runtime.Object{
+		&corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"},
+			Spec: corev1.ServiceSpec{
+				ClusterIP: "10.96.0.10", ClusterIPs: []string{"10.96.0.10"},
+				Ports: []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80}},
+			},
+		},
+		&corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "shop"},
+			Spec: corev1.ServiceSpec{
+				ClusterIP: corev1.ClusterIPNone, ClusterIPs: []string{corev1.ClusterIPNone},
+				Ports: []corev1.ServicePort{{Name: "pg", Protocol: corev1.ProtocolTCP, Port: 5432}},
+			},
+		},
+		&corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: "ext", Namespace: "shop"},
+			Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "example.org"},
+		},
+		&discoveryv1.EndpointSlice{
+			ObjectMeta:  metav1.ObjectMeta{Name: "db-abc", Namespace: "shop", Labels: map[string]string{discoveryv1.LabelServiceName: "db"}},
+			AddressType: discoveryv1.AddressTypeIPv4,
+			Ports:       []discoveryv1.EndpointPort{{Name: ptr("pg"), Protocol: ptr(corev1.ProtocolTCP), Port: ptr(int32(5432))}},
+			Endpoints: []discoveryv1.Endpoint{
+				{Addresses: []string{"10.244.0.5"}, Hostname: ptr("db-0"), Conditions: discoveryv1.EndpointConditions{Ready: ptr(true)}},
+				{Addresses: []string{"10.244.0.6"}, Hostname: ptr("db-1"), Conditions: discoveryv1.EndpointConditions{Ready: ptr(true)}},
+				{Addresses: []string{"10.244.0.7"}, Hostname: ptr("db-2"), Conditions: discoveryv1.EndpointConditions{Ready: ptr(false)}},
+			},
+		},
+	}
+}
+
+// fakeUpstream is a resolver on loopback answering every A query with
+// 192.0.2.1 and counting the queries it saw.
+func fakeUpstream(t *testing.T) (string, *atomic.Int32) {
+	t.Helper()
+	var count atomic.Int32
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &mdns.Server{PacketConn: pc, Handler: mdns.HandlerFunc(func(w mdns.ResponseWriter, r *mdns.Msg) {
+		count.Add(1)
+		m := new(mdns.Msg)
+		m.SetReply(r)
+		if r.Question[0].Name == "missing.example.org." {
+			m.Rcode = mdns.RcodeNameError
+			m.Ns = []mdns.RR{mustRR(t, "example.org. 60 IN SOA ns.example.org. h.example.org. 1 2 3 4 30")}
+		} else if r.Question[0].Qtype == mdns.TypeA {
+			m.Answer = []mdns.RR{mustRR(t, r.Question[0].Name+" 300 IN A 192.0.2.1")}
+		}
+		w.WriteMsg(m)
+	})}
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	go srv.ActivateAndServe()
+	<-started
+	t.Cleanup(func() { srv.Shutdown() })
+	return pc.LocalAddr().String(), &count
+}
+
+func mustRR(t *testing.T, s string) mdns.RR {
+	t.Helper()
+	rr, err := mdns.NewRR(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rr
+}
+
+// startServer runs a Server on loopback and returns its address once it
+// answers for the objects given.
+func startServer(t *testing.T, upstream string) (*Server, string) {
+	t.Helper()
+	objs := clusterObjects()
+	client := fake.NewSimpleClientset(objs...)
+	s, err := New(client, Config{Upstreams: []string{upstream}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, pc, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	addr := pc.LocalAddr().String()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r, err := query(addr, "db-0.db.shop.svc.cluster.local.", mdns.TypeA)
+		if err == nil && len(r.Answer) == 1 {
+			return s, addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server not ready: %v %v", r, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func query(addr, name string, qtype uint16) (*mdns.Msg, error) {
+	m := new(mdns.Msg)
+	m.SetQuestion(name, qtype)
+	c := &mdns.Client{Net: "udp", Timeout: 2 * time.Second}
+	r, _, err := c.Exchange(m, addr)
+	return r, err
+}
+
+// rrStrings renders records without their header, sorted, for comparison.
+func rrStrings(rrs []mdns.RR) []string {
+	var out []string
+	for _, rr := range rrs {
+		out = append(out, strings.ReplaceAll(rr.String(), "\t", " "))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestServerAnswers(t *testing.T) {
+	upstream, _ := fakeUpstream(t)
+	_, addr := startServer(t, upstream)
+
+	cases := []struct {
+		name   string
+		qname  string
+		qtype  uint16
+		rcode  int
+		answer []string
+		extra  []string
+	}{
+		{name: "cluster ip", qname: "web.shop.svc.cluster.local.", qtype: mdns.TypeA, answer: []string{"web.shop.svc.cluster.local. 5 IN A 10.96.0.10"}},
+		{name: "case preserved", qname: "WEB.shop.svc.cluster.local.", qtype: mdns.TypeA, answer: []string{"WEB.shop.svc.cluster.local. 5 IN A 10.96.0.10"}},
+		{name: "aaaa on v4 service is nodata", qname: "web.shop.svc.cluster.local.", qtype: mdns.TypeAAAA},
+		{name: "txt on service is nodata", qname: "web.shop.svc.cluster.local.", qtype: mdns.TypeTXT},
+		{name: "headless ready endpoints", qname: "db.shop.svc.cluster.local.", qtype: mdns.TypeA, answer: []string{
+			"db.shop.svc.cluster.local. 5 IN A 10.244.0.5",
+			"db.shop.svc.cluster.local. 5 IN A 10.244.0.6",
+		}},
+		{name: "statefulset pod", qname: "db-1.db.shop.svc.cluster.local.", qtype: mdns.TypeA, answer: []string{"db-1.db.shop.svc.cluster.local. 5 IN A 10.244.0.6"}},
+		{name: "unready pod unknown", qname: "db-2.db.shop.svc.cluster.local.", qtype: mdns.TypeA, rcode: mdns.RcodeNameError},
+		{name: "external name", qname: "ext.shop.svc.cluster.local.", qtype: mdns.TypeA, answer: []string{"ext.shop.svc.cluster.local. 5 IN CNAME example.org."}},
+		{name: "srv cluster ip", qname: "_http._tcp.web.shop.svc.cluster.local.", qtype: mdns.TypeSRV,
+			answer: []string{"_http._tcp.web.shop.svc.cluster.local. 5 IN SRV 0 100 80 web.shop.svc.cluster.local."},
+			extra:  []string{"web.shop.svc.cluster.local. 5 IN A 10.96.0.10"}},
+		{name: "srv headless", qname: "_pg._tcp.db.shop.svc.cluster.local.", qtype: mdns.TypeSRV,
+			answer: []string{
+				"_pg._tcp.db.shop.svc.cluster.local. 5 IN SRV 0 50 5432 db-0.db.shop.svc.cluster.local.",
+				"_pg._tcp.db.shop.svc.cluster.local. 5 IN SRV 0 50 5432 db-1.db.shop.svc.cluster.local.",
+			},
+			extra: []string{"db-0.db.shop.svc.cluster.local. 5 IN A 10.244.0.5", "db-1.db.shop.svc.cluster.local. 5 IN A 10.244.0.6"}},
+		{name: "srv unknown port", qname: "_dns._udp.web.shop.svc.cluster.local.", qtype: mdns.TypeSRV, rcode: mdns.RcodeNameError},
+		{name: "ptr cluster ip", qname: "10.0.96.10.in-addr.arpa.", qtype: mdns.TypePTR, answer: []string{"10.0.96.10.in-addr.arpa. 5 IN PTR web.shop.svc.cluster.local."}},
+		{name: "ptr pod hostname", qname: "5.0.244.10.in-addr.arpa.", qtype: mdns.TypePTR, answer: []string{"5.0.244.10.in-addr.arpa. 5 IN PTR db-0.db.shop.svc.cluster.local."}},
+		{name: "unknown service", qname: "nope.shop.svc.cluster.local.", qtype: mdns.TypeA, rcode: mdns.RcodeNameError},
+		{name: "unknown namespace", qname: "web.nope.svc.cluster.local.", qtype: mdns.TypeA, rcode: mdns.RcodeNameError},
+		{name: "namespace exists", qname: "shop.svc.cluster.local.", qtype: mdns.TypeA},
+		{name: "not svc", qname: "foo.cluster.local.", qtype: mdns.TypeA, rcode: mdns.RcodeNameError},
+		{name: "forwarded", qname: "example.org.", qtype: mdns.TypeA, answer: []string{"example.org. 300 IN A 192.0.2.1"}},
+		{name: "forwarded nxdomain", qname: "missing.example.org.", qtype: mdns.TypeA, rcode: mdns.RcodeNameError},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := query(addr, tc.qname, tc.qtype)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Rcode != tc.rcode {
+				t.Fatalf("rcode = %s, want %s", mdns.RcodeToString[r.Rcode], mdns.RcodeToString[tc.rcode])
+			}
+			if got, want := strings.Join(rrStrings(r.Answer), "\n"), strings.Join(tc.answer, "\n"); got != want {
+				t.Errorf("answer:\n%s\nwant:\n%s", got, want)
+			}
+			var extra []mdns.RR
+			for _, rr := range r.Extra {
+				if rr.Header().Rrtype != mdns.TypeOPT {
+					extra = append(extra, rr)
+				}
+			}
+			if got, want := strings.Join(rrStrings(extra), "\n"), strings.Join(tc.extra, "\n"); got != want {
+				t.Errorf("extra:\n%s\nwant:\n%s", got, want)
+			}
+			if strings.HasSuffix(tc.qname, "cluster.local.") && len(r.Answer) == 0 {
+				if len(r.Ns) != 1 || r.Ns[0].Header().Rrtype != mdns.TypeSOA {
+					t.Errorf("negative answer without SOA: %v", r.Ns)
+				}
+			}
+		})
+	}
+}
+
+func TestForwardCaches(t *testing.T) {
+	upstream, count := fakeUpstream(t)
+	_, addr := startServer(t, upstream)
+	for i := 0; i < 2; i++ {
+		r, err := query(addr, "cached.example.org.", mdns.TypeA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Answer) != 1 {
+			t.Fatalf("answer %d: %v", i, r.Answer)
+		}
+	}
+	if n := count.Load(); n != 1 {
+		t.Errorf("upstream asked %d times, want 1", n)
+	}
+}
+
+func TestServiceUpdates(t *testing.T) {
+	upstream, _ := fakeUpstream(t)
+	s, addr := startServer(t, upstream)
+	// Deleting the Service through the index directly keeps the test free
+	// of informer timing; the informer path is covered by startServer.
+	s.index.deleteService("shop", "web")
+	r, err := query(addr, "web.shop.svc.cluster.local.", mdns.TypeA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Rcode != mdns.RcodeNameError {
+		t.Errorf("deleted service rcode = %s", mdns.RcodeToString[r.Rcode])
+	}
+	r, err = query(addr, "10.0.96.10.in-addr.arpa.", mdns.TypePTR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rr := range r.Answer {
+		if strings.Contains(rr.String(), "web.shop") {
+			t.Errorf("stale PTR %v", rr)
+		}
+	}
+}
+
+func TestCacheExpiresAndBounds(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c := newAnswerCache(2, func() time.Time { return now })
+	msg := func(name string, ttl uint32) *mdns.Msg {
+		m := new(mdns.Msg)
+		m.SetQuestion(name, mdns.TypeA)
+		rr, _ := mdns.NewRR(name + " 60 IN A 192.0.2.1")
+		rr.Header().Ttl = ttl
+		m.Answer = []mdns.RR{rr}
+		return m
+	}
+	c.put("a", msg("a.", 10))
+	now = now.Add(4 * time.Second)
+	if m := c.get("a"); m == nil || m.Answer[0].Header().Ttl != 6 {
+		t.Fatalf("get a after 4s = %v, want TTL 6", m)
+	}
+	now = now.Add(6 * time.Second)
+	if m := c.get("a"); m != nil {
+		t.Fatalf("expired entry returned: %v", m)
+	}
+	c.put("a", msg("a.", 10))
+	c.put("b", msg("b.", 10))
+	c.put("c", msg("c.", 10))
+	if c.get("a") != nil {
+		t.Error("least recently used entry kept past the bound")
+	}
+	if c.get("b") == nil || c.get("c") == nil {
+		t.Error("recent entries evicted")
+	}
+	c.put("z", msg("z.", 0))
+	if c.get("z") != nil {
+		t.Error("zero TTL answer cached")
+	}
+}
+
+func FuzzHandle(f *testing.F) {
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+	}{
+		{"web.shop.svc.cluster.local.", mdns.TypeA},
+		{"_pg._tcp.db.shop.svc.cluster.local.", mdns.TypeSRV},
+		{"5.0.244.10.in-addr.arpa.", mdns.TypePTR},
+		{"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa.", mdns.TypePTR},
+		{"cluster.local.", mdns.TypeSOA},
+	} {
+		m := new(mdns.Msg)
+		m.SetQuestion(q.name, q.qtype)
+		b, err := m.Pack()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	x := newIndex("cluster.local")
+	for _, o := range clusterObjects() {
+		switch o := o.(type) {
+		case *corev1.Service:
+			x.setService(serviceFromAPI(o))
+		case *discoveryv1.EndpointSlice:
+			sl, _ := sliceFromAPI(o)
+			x.setSlice(o.Namespace+"/"+o.Name, sl)
+		}
+	}
+	s := &Server{index: x, log: slog.New(slog.DiscardHandler), fwd: &forwarder{cache: newAnswerCache(10, time.Now)}}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m := new(mdns.Msg)
+		if err := m.Unpack(b); err != nil {
+			return
+		}
+		resp := s.handle(context.Background(), m)
+		if resp == nil {
+			t.Fatal("nil response")
+		}
+		if _, err := resp.Pack(); err != nil && len(m.Question) == 1 {
+			// Answers built from the index must always encode.
+			if strings.HasSuffix(strings.ToLower(m.Question[0].Name), "cluster.local.") {
+				t.Fatalf("packing answer to %v: %v", m.Question[0], err)
+			}
+		}
+	})
+}
