@@ -1,0 +1,236 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// testNetns creates a network namespace with lo up and a veth pair whose
+// end veth0 holds the node address 10.0.0.1 and the endpoint addresses
+// 10.0.0.2 and 10.0.0.3, points nft into it, and removes it all when the
+// test ends.
+func testNetns(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("requires root")
+	}
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("requires nft")
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	name := "bosun-proxytest-" + hex.EncodeToString(b)
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	run("netns", "add", name)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
+	run("-n", name, "link", "set", "lo", "up")
+	run("-n", name, "link", "add", "veth0", "type", "veth", "peer", "name", "veth1")
+	run("-n", name, "addr", "add", "10.0.0.1/24", "dev", "veth0")
+	run("-n", name, "addr", "add", "10.0.0.2/24", "dev", "veth0")
+	run("-n", name, "addr", "add", "10.0.0.3/24", "dev", "veth0")
+	run("-n", name, "link", "set", "veth0", "up")
+	// ClusterIPs need a route, or connect fails before nft sees a packet.
+	run("-n", name, "route", "add", "10.96.0.0/16", "dev", "veth0")
+
+	saved := nftCommand
+	nftCommand = []string{"ip", "netns", "exec", name, "nft"}
+	t.Cleanup(func() { nftCommand = saved })
+	return name
+}
+
+// inNetns runs f on a thread moved into the namespace, so sockets f
+// opens belong to it; the thread moves back before it is released.
+func inNetns(t *testing.T, name string, f func()) {
+	t.Helper()
+	target, err := os.Open("/var/run/netns/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	self, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer self.Close()
+	runtime.LockOSThread()
+	if err := setns(target); err != nil {
+		runtime.UnlockOSThread()
+		t.Fatal(err)
+	}
+	f()
+	if err := setns(self); err != nil {
+		// The thread stays locked and dies with the goroutine rather
+		// than serve others from the wrong namespace.
+		t.Fatal(err)
+	}
+	runtime.UnlockOSThread()
+}
+
+func setns(f *os.File) error {
+	if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("setns: %w", err)
+	}
+	return nil
+}
+
+func TestApplyListsTable(t *testing.T) {
+	ns := testNetns(t)
+	ctx := context.Background()
+	svcs, slices := webService("10.96.0.20", 30080, "10.0.0.2", "10.0.0.3")
+	rs := Ruleset(svcs, slices, []netip.Addr{netip.MustParseAddr("10.0.0.1")})
+	// Twice: the second load replaces the first table.
+	for range 2 {
+		if err := Apply(ctx, rs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := exec.Command("ip", "netns", "exec", ns, "nft", "list", "table", "ip", Table).CombinedOutput()
+	if err != nil {
+		t.Fatalf("nft list: %v: %s", err, out)
+	}
+	for _, want := range []string{"chain svc-default/web/tcp/80", "10.96.0.20 . tcp . 80 : goto svc-default/web/tcp/80", "dnat to 10.0.0.3:8080"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if err := Remove(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := Remove(ctx); err != nil {
+		t.Fatalf("second Remove: %v", err)
+	}
+	if exec.Command("ip", "netns", "exec", ns, "nft", "list", "table", "ip", Table).Run() == nil {
+		t.Error("table still there after Remove")
+	}
+}
+
+func TestApplyInvalid(t *testing.T) {
+	testNetns(t)
+	if err := Apply(context.Background(), "table ip bosun-proxy { chain x { bogus } }"); err == nil {
+		t.Fatal("Apply of a bad ruleset succeeded")
+	}
+}
+
+// TestTraffic sends locally generated connections through the output
+// chains: a ClusterIP spreads over both endpoints, a NodePort reaches
+// them, and a service without endpoints refuses at once.
+func TestTraffic(t *testing.T) {
+	ns := testNetns(t)
+	svcs, slices := webService("10.96.0.20", 30080, "10.0.0.2", "10.0.0.3")
+	empty, _ := webService("10.96.0.21", 0)
+	empty[0].Name = "empty"
+	rs := Ruleset(append(svcs, empty...), slices, []netip.Addr{netip.MustParseAddr("10.0.0.1")})
+	if err := Apply(context.Background(), rs); err != nil {
+		t.Fatal(err)
+	}
+
+	var listeners []net.Listener
+	inNetns(t, ns, func() {
+		for _, a := range []string{"10.0.0.2:8080", "10.0.0.3:8080"} {
+			l, err := net.Listen("tcp4", a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			listeners = append(listeners, l)
+		}
+	})
+	for _, l := range listeners {
+		defer l.Close()
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				fmt.Fprintln(c, l.Addr())
+				c.Close()
+			}
+		}()
+	}
+
+	dial := func(addr string) (string, error) {
+		var (
+			c   net.Conn
+			err error
+		)
+		inNetns(t, ns, func() { c, err = net.DialTimeout("tcp4", addr, 2*time.Second) })
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		line, err := bufio.NewReader(c).ReadString('\n')
+		return strings.TrimSpace(line), err
+	}
+
+	seen := map[string]int{}
+	for range 40 {
+		got, err := dial("10.96.0.20:80")
+		if err != nil {
+			t.Fatalf("ClusterIP: %v", err)
+		}
+		seen[got]++
+	}
+	if len(seen) != 2 {
+		t.Errorf("40 connections reached %v, want both endpoints", seen)
+	}
+	if got, err := dial("10.0.0.1:30080"); err != nil || !strings.HasSuffix(got, ":8080") {
+		t.Errorf("NodePort: %q, %v", got, err)
+	}
+	start := time.Now()
+	_, err := dial("10.96.0.21:80")
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("service without endpoints: %v, want connection refused", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("refusal took %v", d)
+	}
+}
+
+// webService is default/web on clusterIP:80 (and nodePort if not 0) with
+// ready endpoints at port 8080 of addrs.
+func webService(clusterIP string, nodePort int32, addrs ...string) ([]*corev1.Service, []*discoveryv1.EndpointSlice) {
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"},
+		Spec: corev1.ServiceSpec{
+			ClusterIP: clusterIP,
+			Ports:     []corev1.ServicePort{{Port: 80, Protocol: corev1.ProtocolTCP, NodePort: nodePort}},
+		},
+	}
+	port, proto, ready := int32(8080), corev1.ProtocolTCP, true
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web-1",
+			Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Port: &port, Protocol: &proto}},
+	}
+	for _, a := range addrs {
+		slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{
+			Addresses: []string{a}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}})
+	}
+	return []*corev1.Service{svc}, []*discoveryv1.EndpointSlice{slice}
+}
