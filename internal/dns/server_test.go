@@ -94,9 +94,13 @@ func mustRR(t *testing.T, s string) mdns.RR {
 // startServer runs a Server on loopback and returns its address once it
 // answers for the objects given.
 func startServer(t *testing.T, upstream string) (*Server, string) {
+	s, addr, _ := startServerClient(t, upstream)
+	return s, addr
+}
+
+func startServerClient(t *testing.T, upstream string) (*Server, string, *fake.Clientset) {
 	t.Helper()
-	objs := clusterObjects()
-	client := fake.NewSimpleClientset(objs...)
+	client := fake.NewSimpleClientset(clusterObjects()...)
 	s, err := New(client, Config{Upstreams: []string{upstream}, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +127,7 @@ func startServer(t *testing.T, upstream string) (*Server, string) {
 	for {
 		r, err := query(addr, "db-0.db.shop.svc.cluster.local.", mdns.TypeA)
 		if err == nil && len(r.Answer) == 1 {
-			return s, addr
+			return s, addr, client
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("server not ready: %v %v", r, err)
@@ -239,27 +243,95 @@ func TestForwardCaches(t *testing.T) {
 	}
 }
 
-func TestServiceUpdates(t *testing.T) {
+func TestInformerUpdates(t *testing.T) {
 	upstream, _ := fakeUpstream(t)
-	s, addr := startServer(t, upstream)
-	// Deleting the Service through the index directly keeps the test free
-	// of informer timing; the informer path is covered by startServer.
-	s.index.deleteService("shop", "web")
-	r, err := query(addr, "web.shop.svc.cluster.local.", mdns.TypeA)
+	_, addr, client := startServerClient(t, upstream)
+	ctx := context.Background()
+	if err := client.CoreV1().Services("shop").Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sl, err := client.DiscoveryV1().EndpointSlices("shop").Get(ctx, "db-abc", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Rcode != mdns.RcodeNameError {
-		t.Errorf("deleted service rcode = %s", mdns.RcodeToString[r.Rcode])
+	sl.Endpoints[1].Conditions.Ready = ptr(false)
+	if _, err := client.DiscoveryV1().EndpointSlices("shop").Update(ctx, sl, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
 	}
-	r, err = query(addr, "10.0.96.10.in-addr.arpa.", mdns.TypePTR)
+
+	cases := []struct {
+		name   string
+		qname  string
+		qtype  uint16
+		rcode  int
+		answer int
+	}{
+		{name: "deleted service", qname: "web.shop.svc.cluster.local.", qtype: mdns.TypeA, rcode: mdns.RcodeNameError},
+		{name: "deleted service ptr forwarded", qname: "10.0.96.10.in-addr.arpa.", qtype: mdns.TypePTR},
+		{name: "unready pod gone", qname: "db-1.db.shop.svc.cluster.local.", qtype: mdns.TypeA, rcode: mdns.RcodeNameError},
+		{name: "unready pod left headless answer", qname: "db.shop.svc.cluster.local.", qtype: mdns.TypeA, answer: 1},
+		{name: "unready pod ptr forwarded", qname: "6.0.244.10.in-addr.arpa.", qtype: mdns.TypePTR},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			// Informer events arrive asynchronously; poll until they land.
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				r, err := query(addr, tc.qname, tc.qtype)
+				if err == nil && r.Rcode == tc.rcode && len(r.Answer) == tc.answer && !r.Authoritative == strings.HasSuffix(tc.qname, ".arpa.") {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("got %v (err %v), want rcode %s with %d answers", r, err, mdns.RcodeToString[tc.rcode], tc.answer)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+}
+
+func TestTCP(t *testing.T) {
+	upstream, _ := fakeUpstream(t)
+	_, addr := startServer(t, upstream)
+	m := new(mdns.Msg)
+	m.SetQuestion("web.shop.svc.cluster.local.", mdns.TypeA)
+	c := &mdns.Client{Net: "tcp", Timeout: 2 * time.Second}
+	r, _, err := c.Exchange(m, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, rr := range r.Answer {
-		if strings.Contains(rr.String(), "web.shop") {
-			t.Errorf("stale PTR %v", rr)
+	if len(r.Answer) != 1 {
+		t.Fatalf("answer over tcp: %v", r.Answer)
+	}
+}
+
+func TestRun(t *testing.T) {
+	client := fake.NewSimpleClientset()
+	s, err := New(client, Config{Upstreams: []string{}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Run(context.Background(), "256.0.0.1:0"); err == nil {
+		t.Error("Run on a bad address returned nil")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, "127.0.0.1:0") }()
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run after cancel = %v, want nil", err)
 		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
+
+func TestNewRejectsBadDomain(t *testing.T) {
+	if _, err := New(fake.NewSimpleClientset(), Config{Domain: "bad..domain", Upstreams: []string{}}); err == nil {
+		t.Error("New accepted an invalid domain")
 	}
 }
 
