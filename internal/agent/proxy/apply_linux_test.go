@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -125,6 +126,30 @@ func TestApplyListsTable(t *testing.T) {
 	}
 	if exec.Command("ip", "netns", "exec", ns, "nft", "list", "table", "ip", Table).Run() == nil {
 		t.Error("table still there after Remove")
+	}
+}
+
+// TestGoldenRulesetsLoad loads every golden scenario's ruleset with the
+// real nft, so the golden files cannot drift into syntax nft refuses.
+func TestGoldenRulesetsLoad(t *testing.T) {
+	testNetns(t)
+	files, err := filepath.Glob("testdata/*.txt")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no scenarios: %v", err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		input, _, _ := strings.Cut(string(data), "----\n")
+		svcs, slices, nodeIPs, err := parseScenario(input)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if err := Apply(context.Background(), Ruleset(svcs, slices, nodeIPs)); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
 	}
 }
 

@@ -60,23 +60,29 @@ func Ruleset(services []*corev1.Service, slices []*discoveryv1.EndpointSlice, no
 	fmt.Fprintf(&b, "table ip %s\ndelete table ip %s\ntable ip %s {\n", Table, Table, Table)
 
 	var svcIPs, noEpIPs, svcNodePorts, noEpNodePorts []string
-	for _, sp := range ports {
-		if len(sp.endpoints) == 0 {
-			noEpIPs = append(noEpIPs, fmt.Sprintf("%s . %s . %d : goto reject-service", sp.clusterIP, sp.proto, sp.port))
-			for _, ip := range sp.external {
-				noEpIPs = append(noEpIPs, fmt.Sprintf("%s . %s . %d : goto reject-service", ip, sp.proto, sp.port))
-			}
-			if sp.nodePort != 0 {
-				noEpNodePorts = append(noEpNodePorts, fmt.Sprintf("%s . %d : goto reject-service", sp.proto, sp.nodePort))
-			}
-			continue
+	// Two services may claim the same address and port (two load
+	// balancers on the node's address, an externalIP set twice); nft
+	// refuses a duplicate key and with it the whole table, so the first
+	// claim in sorted order wins and the others are left out.
+	claimed := map[string]bool{}
+	add := func(to *[]string, key, verdict string) {
+		if !claimed[key] {
+			claimed[key] = true
+			*to = append(*to, key+" : "+verdict)
 		}
-		svcIPs = append(svcIPs, fmt.Sprintf("%s . %s . %d : goto %s", sp.clusterIP, sp.proto, sp.port, sp.chain))
+	}
+	for _, sp := range ports {
+		suffix := sp.chain[len("svc-"):]
+		ips, nodePorts, internal, external := &svcIPs, &svcNodePorts, "goto "+sp.chain, "goto ext-"+suffix
+		if len(sp.endpoints) == 0 {
+			ips, nodePorts, internal, external = &noEpIPs, &noEpNodePorts, "goto reject-service", "goto reject-service"
+		}
+		add(ips, fmt.Sprintf("%s . %s . %d", sp.clusterIP, sp.proto, sp.port), internal)
 		for _, ip := range sp.external {
-			svcIPs = append(svcIPs, fmt.Sprintf("%s . %s . %d : goto ext-%s", ip, sp.proto, sp.port, sp.chain[len("svc-"):]))
+			add(ips, fmt.Sprintf("%s . %s . %d", ip, sp.proto, sp.port), external)
 		}
 		if sp.nodePort != 0 {
-			svcNodePorts = append(svcNodePorts, fmt.Sprintf("%s . %d : goto ext-%s", sp.proto, sp.nodePort, sp.chain[len("svc-"):]))
+			add(nodePorts, fmt.Sprintf("%s . %d", sp.proto, sp.nodePort), external)
 		}
 	}
 	var nodes []string
