@@ -55,7 +55,7 @@ func clusterObjects() []runtime.Object {
 
 // fakeUpstream is a resolver on loopback answering every A query with
 // 192.0.2.1 and counting the queries it saw.
-func fakeUpstream(t *testing.T) (string, *atomic.Int32) {
+func fakeUpstream(t testing.TB) (string, *atomic.Int32) {
 	t.Helper()
 	var count atomic.Int32
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -82,7 +82,7 @@ func fakeUpstream(t *testing.T) (string, *atomic.Int32) {
 	return pc.LocalAddr().String(), &count
 }
 
-func mustRR(t *testing.T, s string) mdns.RR {
+func mustRR(t testing.TB, s string) mdns.RR {
 	t.Helper()
 	rr, err := mdns.NewRR(s)
 	if err != nil {
@@ -93,12 +93,12 @@ func mustRR(t *testing.T, s string) mdns.RR {
 
 // startServer runs a Server on loopback and returns its address once it
 // answers for the objects given.
-func startServer(t *testing.T, upstream string) (*Server, string) {
+func startServer(t testing.TB, upstream string) (*Server, string) {
 	s, addr, _ := startServerClient(t, upstream)
 	return s, addr
 }
 
-func startServerClient(t *testing.T, upstream string) (*Server, string, *fake.Clientset) {
+func startServerClient(t testing.TB, upstream string) (*Server, string, *fake.Clientset) {
 	t.Helper()
 	client := fake.NewSimpleClientset(clusterObjects()...)
 	s, err := New(client, Config{Upstreams: []string{upstream}, Logger: slog.New(slog.DiscardHandler)})
