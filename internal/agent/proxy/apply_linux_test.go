@@ -161,8 +161,9 @@ func TestApplyInvalid(t *testing.T) {
 }
 
 // TestTraffic sends locally generated connections through the output
-// chains: a ClusterIP spreads over both endpoints, a NodePort reaches
-// them, and a service without endpoints refuses at once.
+// chains: a ClusterIP spreads over both endpoints unless it has ClientIP
+// affinity, a NodePort reaches them, and a service without endpoints
+// refuses at once.
 func TestTraffic(t *testing.T) {
 	ns := testNetns(t)
 	svcs, slices := webService("10.96.0.20", 30080, "10.0.0.2", "10.0.0.3")
@@ -222,6 +223,23 @@ func TestTraffic(t *testing.T) {
 	}
 	if len(seen) != 2 {
 		t.Errorf("40 connections reached %v, want both endpoints", seen)
+	}
+	sticky, stickySlices := webService("10.96.0.22", 0, "10.0.0.2", "10.0.0.3")
+	sticky[0].Name, stickySlices[0].Labels[discoveryv1.LabelServiceName] = "sticky", "sticky"
+	sticky[0].Spec.SessionAffinity = corev1.ServiceAffinityClientIP
+	if err := Apply(context.Background(), Ruleset(append(append(svcs, empty...), sticky...), append(slices, stickySlices...), []netip.Addr{netip.MustParseAddr("10.0.0.1")})); err != nil {
+		t.Fatal(err)
+	}
+	seen = map[string]int{}
+	for range 20 {
+		got, err := dial("10.96.0.22:80")
+		if err != nil {
+			t.Fatalf("ClientIP affinity: %v", err)
+		}
+		seen[got]++
+	}
+	if len(seen) != 1 {
+		t.Errorf("ClientIP affinity: 20 connections from one client reached %v, want one endpoint", seen)
 	}
 	if got, err := dial("10.0.0.1:30080"); err != nil || !strings.HasSuffix(got, ":8080") {
 		t.Errorf("NodePort: %q, %v", got, err)
