@@ -48,9 +48,16 @@ func (x *index) lookup(qname string, qtype uint16) answer {
 			return answer{}
 		}
 		return x.serviceAnswer(qname, svc, qtype)
-	case 4: // ENDPOINT.SVC.NS.svc.DOMAIN
+	case 4: // ENDPOINT.SVC.NS.svc.DOMAIN or _PROTO.SVC.NS.svc.DOMAIN
 		svc := x.services[labels[2]+"/"+labels[1]]
-		if svc == nil || !svc.headless {
+		if svc == nil {
+			return answer{}
+		}
+		if proto, ok := strings.CutPrefix(labels[0], "_"); ok {
+			// The parent of SRV names exists, with no records of its own.
+			return answer{exists: len(x.srv(qname, svc, "", proto).rrs) > 0}
+		}
+		if !svc.headless {
 			return answer{}
 		}
 		return x.endpointAnswer(qname, svc, labels[0], qtype)

@@ -142,11 +142,15 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn, ln net.Listener) 
 // ServeDNS implements mdns.Handler.
 func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 	resp := s.handle(context.Background(), req)
-	if _, udp := w.LocalAddr().(*net.UDPAddr); udp {
-		size := mdns.MinMsgSize
-		if opt := req.IsEdns0(); opt != nil {
-			size = int(opt.UDPSize())
+	size := mdns.MinMsgSize
+	if opt := req.IsEdns0(); opt != nil {
+		size = max(int(opt.UDPSize()), mdns.MinMsgSize)
+		// RFC 6891: a client that speaks EDNS gets an OPT record back.
+		if resp.IsEdns0() == nil {
+			resp.SetEdns0(mdns.DefaultMsgSize, false)
 		}
+	}
+	if _, udp := w.LocalAddr().(*net.UDPAddr); udp {
 		resp.Truncate(size)
 	}
 	if err := w.WriteMsg(resp); err != nil {
@@ -206,5 +210,7 @@ func (s *Server) handle(ctx context.Context, req *mdns.Msg) *mdns.Msg {
 		resp.SetRcode(req, mdns.RcodeServerFailure)
 		return resp
 	}
+	// A cached answer carries the question as first asked; echo this one's.
+	up.Question = req.Question
 	return up
 }
