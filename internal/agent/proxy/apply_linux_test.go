@@ -162,8 +162,8 @@ func TestApplyInvalid(t *testing.T) {
 
 // TestTraffic sends locally generated connections through the output
 // chains: a ClusterIP spreads over both endpoints unless it has ClientIP
-// affinity, a NodePort reaches them, and a service without endpoints
-// refuses at once.
+// affinity, a UDP ClusterIP answers from its own address, a NodePort
+// reaches its endpoints, and a service without endpoints refuses at once.
 func TestTraffic(t *testing.T) {
 	ns := testNetns(t)
 	svcs, slices := webService("10.96.0.20", 30080, "10.0.0.2", "10.0.0.3")
@@ -241,6 +241,44 @@ func TestTraffic(t *testing.T) {
 	if len(seen) != 1 {
 		t.Errorf("ClientIP affinity: 20 connections from one client reached %v, want one endpoint", seen)
 	}
+	udpSvcs, udpSlices := webService("10.96.0.10", 0, "10.0.0.3")
+	udpSvcs[0].Name, udpSlices[0].Labels[discoveryv1.LabelServiceName] = "dns", "dns"
+	udpSvcs[0].Spec.Ports[0].Port, udpSvcs[0].Spec.Ports[0].Protocol = 53, corev1.ProtocolUDP
+	udpPort, udpProto := int32(5353), corev1.ProtocolUDP
+	udpSlices[0].Ports = []discoveryv1.EndpointPort{{Port: &udpPort, Protocol: &udpProto}}
+	all := append(append(append(svcs, empty...), sticky...), udpSvcs...)
+	allSlices := append(append(slices, stickySlices...), udpSlices...)
+	if err := Apply(context.Background(), Ruleset(all, allSlices, []netip.Addr{netip.MustParseAddr("10.0.0.1")})); err != nil {
+		t.Fatal(err)
+	}
+	var pc, uc net.PacketConn
+	inNetns(t, ns, func() {
+		var err error
+		if pc, err = net.ListenPacket("udp4", "10.0.0.3:5353"); err != nil {
+			t.Fatal(err)
+		}
+		if uc, err = net.ListenPacket("udp4", "10.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	defer pc.Close()
+	defer uc.Close()
+	go func() {
+		buf := make([]byte, 64)
+		n, from, err := pc.ReadFrom(buf)
+		if err == nil {
+			_, _ = pc.WriteTo(buf[:n], from)
+		}
+	}()
+	_ = uc.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := uc.WriteTo([]byte("ping"), &net.UDPAddr{IP: net.IPv4(10, 96, 0, 10), Port: 53}); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	if n, from, err := uc.ReadFrom(buf); err != nil || string(buf[:n]) != "ping" || from.String() != "10.96.0.10:53" {
+		t.Errorf("UDP ClusterIP: got %q from %v, %v; want ping from 10.96.0.10:53", buf[:n], from, err)
+	}
+
 	if got, err := dial("10.0.0.1:30080"); err != nil || !strings.HasSuffix(got, ":8080") {
 		t.Errorf("NodePort: %q, %v", got, err)
 	}
