@@ -22,6 +22,17 @@ type forwarder struct {
 	upstreams []string
 	timeout   time.Duration
 	cache     *answerCache
+
+	// inflight joins identical queries that miss the cache at once, so a
+	// burst of pods asking the same name costs the upstream one query.
+	mu       sync.Mutex
+	inflight map[string]*call
+}
+
+type call struct {
+	done chan struct{}
+	msg  *mdns.Msg
+	err  error
 }
 
 var errNoUpstream = errors.New("no upstream resolver answered")
@@ -33,6 +44,44 @@ func (f *forwarder) forward(ctx context.Context, req *mdns.Msg) (*mdns.Msg, erro
 		m.Id = req.Id
 		return m, nil
 	}
+	f.mu.Lock()
+	if c, ok := f.inflight[key]; ok {
+		f.mu.Unlock()
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if c.err != nil {
+			return nil, c.err
+		}
+		m := c.msg.Copy()
+		m.Id = req.Id
+		return m, nil
+	}
+	c := &call{done: make(chan struct{})}
+	if f.inflight == nil {
+		f.inflight = map[string]*call{}
+	}
+	f.inflight[key] = c
+	f.mu.Unlock()
+
+	c.msg, c.err = f.ask(ctx, q)
+	f.mu.Lock()
+	delete(f.inflight, key)
+	f.mu.Unlock()
+	close(c.done)
+	if c.err != nil {
+		return nil, c.err
+	}
+	f.cache.put(key, c.msg)
+	m := c.msg.Copy()
+	m.Id = req.Id
+	return m, nil
+}
+
+// ask sends q to each upstream in turn until one answers.
+func (f *forwarder) ask(ctx context.Context, q mdns.Question) (*mdns.Msg, error) {
 	out := new(mdns.Msg)
 	out.SetQuestion(q.Name, q.Qtype)
 	out.Question[0].Qclass = q.Qclass
@@ -44,8 +93,6 @@ func (f *forwarder) forward(ctx context.Context, req *mdns.Msg) (*mdns.Msg, erro
 			errs = append(errs, fmt.Errorf("upstream %s: %w", up, err))
 			continue
 		}
-		f.cache.put(key, resp)
-		resp.Id = req.Id
 		return resp, nil
 	}
 	if len(errs) == 0 {

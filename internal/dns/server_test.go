@@ -2,6 +2,7 @@ package dns
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"strings"
@@ -333,4 +334,90 @@ func FuzzHandle(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestLargeAnswerTruncatedOverUDP(t *testing.T) {
+	upstream, _ := fakeUpstream(t)
+	s, addr := startServer(t, upstream)
+	sl := &slice{service: "shop/db"}
+	for i := range 100 {
+		sl.endpoints = append(sl.endpoints, endpoint{ip: net.IPv4(10, 245, 0, byte(i)), ready: true})
+	}
+	s.index.setSlice("shop/db-big", sl)
+
+	m := new(mdns.Msg)
+	m.SetQuestion("db.shop.svc.cluster.local.", mdns.TypeA)
+	udp := &mdns.Client{Net: "udp", Timeout: 2 * time.Second}
+	r, _, err := udp.Exchange(m, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Truncated {
+		t.Errorf("100 records over plain UDP not truncated (%d answers)", len(r.Answer))
+	}
+	tcp := &mdns.Client{Net: "tcp", Timeout: 2 * time.Second}
+	r, _, err = tcp.Exchange(m, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Truncated || len(r.Answer) != 102 {
+		t.Errorf("tcp: truncated %v with %d answers, want 102", r.Truncated, len(r.Answer))
+	}
+	m.SetEdns0(4096, false)
+	r, _, err = udp.Exchange(m, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Truncated || len(r.Answer) != 102 || r.IsEdns0() == nil {
+		t.Errorf("udp with EDNS: truncated %v, %d answers, opt %v", r.Truncated, len(r.Answer), r.IsEdns0())
+	}
+}
+
+func TestForwardJoinsConcurrentMisses(t *testing.T) {
+	release := make(chan struct{})
+	var count atomic.Int32
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := &mdns.Server{PacketConn: pc, Handler: mdns.HandlerFunc(func(w mdns.ResponseWriter, r *mdns.Msg) {
+		count.Add(1)
+		<-release
+		m := new(mdns.Msg)
+		m.SetReply(r)
+		m.Answer = []mdns.RR{mustRR(t, r.Question[0].Name+" 300 IN A 192.0.2.1")}
+		w.WriteMsg(m)
+	})}
+	started := make(chan struct{})
+	up.NotifyStartedFunc = func() { close(started) }
+	go up.ActivateAndServe()
+	<-started
+	t.Cleanup(func() { up.Shutdown() })
+
+	f := &forwarder{upstreams: []string{pc.LocalAddr().String()}, timeout: 2 * time.Second, cache: newAnswerCache(10, time.Now)}
+	const n = 5
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			req := new(mdns.Msg)
+			req.SetQuestion("burst.example.org.", mdns.TypeA)
+			req.Id = uint16(i)
+			r, err := f.forward(context.Background(), req)
+			if err == nil && (r.Id != uint16(i) || len(r.Answer) != 1) {
+				err = fmt.Errorf("reply %v for id %d", r, i)
+			}
+			errs <- err
+		}()
+	}
+	// Let every caller reach the in-flight query before the upstream answers.
+	time.Sleep(200 * time.Millisecond)
+	close(release)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if got := count.Load(); got != 1 {
+		t.Errorf("upstream asked %d times, want 1", got)
+	}
 }
