@@ -258,7 +258,7 @@ func (x *index) removeSliceLocked(key string) {
 	delete(x.sliceOwner, key)
 }
 
-// handlers returns informer event handlers for Services and EndpointSlices.
+// serviceHandler keeps the index in step with Service events.
 func (x *index) serviceHandler() cache.ResourceEventHandlerFuncs {
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { x.onService(obj) },
@@ -280,6 +280,7 @@ func (x *index) onService(obj any) {
 	}
 }
 
+// sliceHandler keeps the index in step with EndpointSlice events.
 func (x *index) sliceHandler() cache.ResourceEventHandlerFuncs {
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { x.onSlice(obj) },
