@@ -67,6 +67,11 @@ func (f *forwarder) forward(ctx context.Context, req *mdns.Msg) (*mdns.Msg, erro
 	f.mu.Unlock()
 
 	c.msg, c.err = f.ask(ctx, q)
+	if c.err == nil {
+		// Cached before the call is forgotten, so a query arriving in
+		// between finds the answer instead of asking upstream again.
+		f.cache.put(key, c.msg)
+	}
 	f.mu.Lock()
 	delete(f.inflight, key)
 	f.mu.Unlock()
@@ -74,7 +79,6 @@ func (f *forwarder) forward(ctx context.Context, req *mdns.Msg) (*mdns.Msg, erro
 	if c.err != nil {
 		return nil, c.err
 	}
-	f.cache.put(key, c.msg)
 	m := c.msg.Copy()
 	m.Id = req.Id
 	return m, nil
