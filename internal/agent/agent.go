@@ -26,6 +26,7 @@ import (
 
 	"github.com/bosun-sh/bosun/internal/agent/image"
 	"github.com/bosun-sh/bosun/internal/agent/kubelet"
+	"github.com/bosun-sh/bosun/internal/agent/proxy"
 	"github.com/bosun-sh/bosun/internal/agent/runtime"
 	agentserver "github.com/bosun-sh/bosun/internal/agent/server"
 )
@@ -148,6 +149,15 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("pod network: %w", err)
 		}
 		log.Info("pod network configured", "podCIDR", cidr.String(), "bridge", BridgeName(cidr))
+	}
+	if ip, err := netip.ParseAddr(cfg.NodeIP); err == nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := proxy.Run(ctx, cfg.Client, []netip.Addr{ip}, log.With("component", "proxy")); err != nil && ctx.Err() == nil {
+				log.Error("service proxy stopped", "err", err)
+			}
+		}()
 	}
 	wg.Add(1)
 	go func() {

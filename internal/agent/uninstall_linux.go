@@ -21,6 +21,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/bosun-sh/bosun/internal/agent/image"
+	"github.com/bosun-sh/bosun/internal/agent/proxy"
 	"github.com/bosun-sh/bosun/internal/agent/runtime"
 )
 
@@ -232,6 +233,11 @@ func removeBridge(dataDir string) error {
 		return nil
 	}
 	removeMasquerade(podCIDR)
+	// The service rules are the machine's, like the bridge: removed with
+	// the last node's pods.
+	if err := proxy.Remove(context.Background()); err != nil && !errors.Is(err, exec.ErrNotFound) {
+		return err
+	}
 	if _, err := os.Stat(dev); err != nil {
 		return nil
 	}
