@@ -7,7 +7,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bosun-sh/bosun/internal/agent"
 	"github.com/bosun-sh/bosun/internal/agent/image"
+	"github.com/bosun-sh/bosun/internal/agent/runtime"
 )
 
 func newImageCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -26,7 +28,8 @@ running, the tarballs are copied into DATA_DIR/agent/images/ and imported
 when it starts.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
-			added, err := image.Add(cmd.Context(), dataDir, files)
+			socket := runtime.Socket(agent.ContainerdDir(dataDir))
+			added, err := image.Add(cmd.Context(), socket, agent.ImagesDir(dataDir), files)
 			for _, a := range added {
 				names := strings.Join(a.Names, ", ")
 				if names == "" {

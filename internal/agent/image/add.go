@@ -9,18 +9,6 @@ import (
 	"strings"
 )
 
-// ContainerdAddress is the socket of the containerd the agent runs for
-// the node whose data directory is dataDir.
-func ContainerdAddress(dataDir string) string {
-	return filepath.Join(dataDir, "agent", "containerd", "containerd.sock")
-}
-
-// ImagesDir is the air-gap images directory of the node whose data
-// directory is dataDir: the agent imports every tarball in it at start.
-func ImagesDir(dataDir string) string {
-	return filepath.Join(dataDir, "agent", "images")
-}
-
 // Added says what Add did with one tarball.
 type Added struct {
 	File  string
@@ -30,12 +18,11 @@ type Added struct {
 	QueuedAs string
 }
 
-// Add makes image tarballs available to the node whose data directory is
-// dataDir, as `bosun image import` does: into its containerd when that
-// answers, else into its images directory for the agent to import at
-// start. Every file is checked to be a readable image tarball first, so
+// Add makes image tarballs available to a node, as `bosun image import`
+// does: into its containerd at address when that answers, else into its
+// images directory dir for the agent to import at start. Every file is checked to be a readable image tarball first, so
 // bad input changes nothing.
-func Add(ctx context.Context, dataDir string, files []string) ([]Added, error) {
+func Add(ctx context.Context, address, dir string, files []string) ([]Added, error) {
 	if len(files) == 0 {
 		return nil, fmt.Errorf("no image tarball given")
 	}
@@ -47,7 +34,6 @@ func Add(ctx context.Context, dataDir string, files []string) ([]Added, error) {
 		}
 		added = append(added, Added{File: f, Names: a.Names})
 	}
-	address := ContainerdAddress(dataDir)
 	if Reachable(ctx, address) {
 		for i, a := range added {
 			if err := Import(ctx, address, a.File); err != nil {
@@ -56,7 +42,6 @@ func Add(ctx context.Context, dataDir string, files []string) ([]Added, error) {
 		}
 		return added, nil
 	}
-	dir := ImagesDir(dataDir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("images directory: %w", err)
 	}

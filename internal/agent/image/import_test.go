@@ -236,7 +236,7 @@ func TestAdd(t *testing.T) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				dataDir := t.TempDir()
-				_, err := Add(ctx, dataDir, tc.files)
+				_, err := Add(ctx, filepath.Join(dataDir, "containerd.sock"), filepath.Join(dataDir, "images"), tc.files)
 				if err == nil || !strings.Contains(err.Error(), tc.want) {
 					t.Fatalf("err = %v, want it to mention %q", err, tc.want)
 				}
@@ -249,11 +249,11 @@ func TestAdd(t *testing.T) {
 
 	t.Run("agent not running", func(t *testing.T) {
 		dataDir := t.TempDir()
-		added, err := Add(ctx, dataDir, []string{good, noSuffix})
+		dir := filepath.Join(dataDir, "images")
+		added, err := Add(ctx, filepath.Join(dataDir, "containerd.sock"), dir, []string{good, noSuffix})
 		if err != nil {
 			t.Fatal(err)
 		}
-		dir := ImagesDir(dataDir)
 		if len(added) != 2 || added[0].QueuedAs != filepath.Join(dir, "pause.tar") || added[1].QueuedAs != filepath.Join(dir, "pause-image.tar") ||
 			len(added[0].Names) != 1 || added[0].Names[0] != PauseImage {
 			t.Fatalf("Add = %+v", added)
@@ -271,11 +271,7 @@ func TestAdd(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer os.RemoveAll(dataDir)
-		os.MkdirAll(filepath.Dir(ContainerdAddress(dataDir)), 0o755)
-		if err := os.Symlink(address, ContainerdAddress(dataDir)); err != nil {
-			t.Fatal(err)
-		}
-		added, err := Add(ctx, dataDir, []string{good})
+		added, err := Add(ctx, address, filepath.Join(dataDir, "images"), []string{good})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -285,7 +281,7 @@ func TestAdd(t *testing.T) {
 		if calls := ctrCalls(t, log); len(calls) != 1 || !strings.HasSuffix(calls[0], "images import "+good) {
 			t.Errorf("ctr calls = %q", calls)
 		}
-		if _, err := os.Stat(ImagesDir(dataDir)); err == nil {
+		if _, err := os.Stat(filepath.Join(dataDir, "images")); err == nil {
 			t.Error("the images directory was written although containerd answered")
 		}
 	})
