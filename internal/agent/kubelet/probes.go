@@ -49,23 +49,24 @@ func (s *probeState) changed(u probe.Update) {
 
 // start begins probing a container that just started.
 func (s *probeState) start(pod *corev1.Pod, c *corev1.Container, id string) {
-	s.mu.Lock()
-	s.pods[pod.UID] = [2]string{pod.Namespace, pod.Name}
-	s.mu.Unlock()
-	ip := pod.Status.PodIP
-	if ips := s.k.podIPs(pod); len(ips) > 0 {
-		ip = ips[0]
-	}
-	s.m.Start(pod, c.Name, id, ip, s.k.clock.Now())
+	s.ensure(pod, c, id, s.k.clock.Now())
 }
 
-// ensure keeps probing a running container, e.g. after an agent restart.
+// ensure keeps probing a running container (after an agent restart, say);
+// for the same container ID it only hands the workers the newer pod.
 func (s *probeState) ensure(pod *corev1.Pod, c *corev1.Container, id string, startedAt time.Time) {
 	s.mu.Lock()
 	s.pods[pod.UID] = [2]string{pod.Namespace, pod.Name}
 	s.mu.Unlock()
-	ip := pod.Status.PodIP
-	s.m.Start(pod, c.Name, id, ip, startedAt)
+	s.m.Start(pod, c.Name, id, s.podIP(pod), startedAt)
+}
+
+// podIP is where httpGet, tcpSocket and grpc probes and hooks connect.
+func (s *probeState) podIP(pod *corev1.Pod) string {
+	if ips := s.k.podIPs(pod); len(ips) > 0 {
+		return ips[0]
+	}
+	return pod.Status.PodIP
 }
 
 func (s *probeState) stop(uid types.UID, container string) { s.m.Stop(uid, container) }
@@ -103,11 +104,7 @@ func (s *probeState) ready(uid types.UID, c *corev1.Container, id string) bool {
 
 // hook runs a postStart or preStop handler.
 func (s *probeState) hook(ctx context.Context, pod *corev1.Pod, c *corev1.Container, id string, h *corev1.LifecycleHandler) error {
-	ip := pod.Status.PodIP
-	if ips := s.k.podIPs(pod); len(ips) > 0 {
-		ip = ips[0]
-	}
-	return probe.RunHook(ctx, h, probe.Target{Pod: pod, Container: c, ContainerID: id, PodIP: ip}, execer{s.k.rt})
+	return probe.RunHook(ctx, h, probe.Target{Pod: pod, Container: c, ContainerID: id, PodIP: s.podIP(pod)}, execer{s.k.rt})
 }
 
 func probeFor(c *corev1.Container, kind string) *corev1.Probe {

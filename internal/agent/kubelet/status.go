@@ -31,7 +31,7 @@ func (k *Kubelet) podStatus(pod *corev1.Pod, rp *runtimePod) *corev1.PodStatus {
 		if pod.Spec.HostNetwork {
 			st.PodIP = k.cfg.NodeIP
 			st.PodIPs = []corev1.PodIP{{IP: k.cfg.NodeIP}}
-		} else if ips := k.sandboxIPs(rp.readySandbox().Id); len(ips) > 0 {
+		} else if ips := k.currentIPs(pod, rp.readySandbox().Id); len(ips) > 0 {
 			st.PodIP = ips[0]
 			st.PodIPs = st.PodIPs[:0]
 			for _, ip := range ips {
@@ -107,6 +107,15 @@ func (k *Kubelet) podStatus(pod *corev1.Pod, rp *runtimePod) *corev1.PodStatus {
 		}
 	}
 	return st
+}
+
+// currentIPs are the pod's addresses: those its sync just read from the
+// sandbox, else the runtime's answer.
+func (k *Kubelet) currentIPs(pod *corev1.Pod, sandboxID string) []string {
+	if ips := k.podIPs(pod); len(ips) > 0 {
+		return ips
+	}
+	return k.sandboxIPs(sandboxID)
 }
 
 func (k *Kubelet) sandboxIPs(id string) []string {
