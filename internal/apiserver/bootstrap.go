@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -19,15 +20,30 @@ import (
 // SystemNamespaces exist from the first start.
 var SystemNamespaces = []string{"default", "kube-system", "kube-public", "kube-node-lease"}
 
-// Bootstrap creates what every cluster has: the system namespaces and the
-// kubernetes Service with endpoints pointing at this server. It is safe to
-// run on every start and from several servers at once.
+// IngressClass is the class of Ingresses the node agents' built-in
+// Ingress controller serves; Bootstrap creates it as the default class.
+const IngressClass = "bosun"
+
+// IngressController is the controller name of IngressClass.
+const IngressController = "bosun.sh/ingress"
+
+// Bootstrap creates what every cluster has: the system namespaces, the
+// default IngressClass and the kubernetes Service with endpoints pointing
+// at this server. It is safe to run on every start and from several
+// servers at once; an IngressClass the administrator changed is left as it is.
 func (s *Server) Bootstrap(ctx context.Context) error {
 	for _, ns := range SystemNamespaces {
 		obj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
 		if err := s.ensure(ctx, "", obj); err != nil {
 			return err
 		}
+	}
+	class := &networkingv1.IngressClass{
+		ObjectMeta: metav1.ObjectMeta{Name: IngressClass, Annotations: map[string]string{networkingv1.AnnotationIsDefaultIngressClass: "true"}},
+		Spec:       networkingv1.IngressClassSpec{Controller: IngressController},
+	}
+	if err := s.ensure(ctx, "", class); err != nil {
+		return err
 	}
 	if s.cfg.ServiceCIDR == nil {
 		return nil
@@ -116,6 +132,8 @@ func gvkOf(obj runtime.Object) schema.GroupVersionKind {
 		return corev1.SchemeGroupVersion.WithKind("Endpoints")
 	case *discoveryv1.EndpointSlice:
 		return discoveryv1.SchemeGroupVersion.WithKind("EndpointSlice")
+	case *networkingv1.IngressClass:
+		return networkingv1.SchemeGroupVersion.WithKind("IngressClass")
 	}
 	return obj.GetObjectKind().GroupVersionKind()
 }
