@@ -17,7 +17,7 @@ fi
 ensure_go
 # The node agent runs pods through containerd and runc, on a bridge set up
 # by the standard CNI plugins.
-apt_install containerd runc containernetworking-plugins iptables nftables
+apt_install containerd runc containernetworking-plugins iptables nftables conntrack
 if ! command -v kubectl >/dev/null 2>&1; then
 	apt_install kubernetes-client || echo "kubectl is not installed; install it to talk to the cluster"
 fi

@@ -4,7 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 ensure_go
-if (( EUID == 0 )); then apt_install containerd runc containernetworking-plugins iptables nftables busybox-static; fi
+if (( EUID == 0 )); then apt_install containerd runc containernetworking-plugins iptables nftables conntrack busybox-static; fi
 
 # The integration and end-to-end tests drive the real /usr/bin/kubectl
 # (v1.27 or newer); they skip their kubectl parts when it is missing.
