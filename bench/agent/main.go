@@ -58,6 +58,10 @@ type options struct {
 	timeout  time.Duration
 	logLevel string
 	keep     bool
+	// ingress scenario
+	ingressRounds   int
+	ingressDuration time.Duration
+	ingressConns    int
 }
 
 // scenario runs on the shared node and returns rows of the final table;
@@ -72,6 +76,7 @@ var scenarios = []scenario{
 	{"startup", podStartup},
 	{"probes", probeIdle},
 	{"capacity", capacity},
+	{"ingress", ingressThroughput},
 }
 
 // row is one line of the final table.
@@ -94,6 +99,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	fs.DurationVar(&o.steady, "steady", 30*time.Second, "idle, probes, capacity: how long to measure CPU")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "abort the whole benchmark after this long")
 	fs.StringVar(&o.logLevel, "agent-log-level", "info", "the agent's --log-level (its log is agent.log in the temporary directory)")
+	fs.IntVar(&o.ingressRounds, "ingress-rounds", 3, "ingress: wrk runs against each proxy, alternating")
+	fs.DurationVar(&o.ingressDuration, "ingress-duration", 10*time.Second, "ingress: length of one wrk run")
+	fs.IntVar(&o.ingressConns, "ingress-conns", 50, "ingress: wrk's open connections")
 	fs.BoolVar(&o.keep, "keep", false, "leave the data dirs, containers and logs behind (for debugging); prints how to remove them")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -111,7 +119,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	for name := range strings.SplitSeq(only, ",") {
 		i := indexOf(strings.TrimSpace(name))
 		if i < 0 {
-			return fmt.Errorf("unknown scenario %q (known: idle, startup, probes, capacity)", name)
+			return fmt.Errorf("unknown scenario %q (known: idle, startup, probes, capacity, ingress)", name)
 		}
 		selected = append(selected, scenarios[i])
 	}

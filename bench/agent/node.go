@@ -104,6 +104,8 @@ type node struct {
 	// socket is the agent's containerd socket, named on its shims'
 	// command lines.
 	socket string
+	// ingressPort is the agent's Ingress HTTP port.
+	ingressPort int
 }
 
 // startNode builds the test images, starts the server and the agent with
@@ -131,10 +133,11 @@ func startNode(ctx context.Context, bin, logLevel string, keep bool, out io.Writ
 		return n, fmt.Errorf("bosun image import: %w\n%s", err, out)
 	}
 
-	ports, err := freePorts(1)
+	ports, err := freePorts(3)
 	if err != nil {
 		return n, err
 	}
+	n.ingressPort = ports[1]
 	url := "https://127.0.0.1:" + strconv.Itoa(ports[0])
 	n.server, err = startProcess("bosun server", filepath.Join(dir, "server.log"), bin, "server",
 		"--data-dir", n.serverDir,
@@ -171,6 +174,8 @@ func startNode(ctx context.Context, bin, logLevel string, keep bool, out io.Writ
 		"--agent-port", "0",
 		"--node-name", nodeName,
 		"--node-ip", "127.0.0.1",
+		"--ingress-http-port", strconv.Itoa(ports[1]),
+		"--ingress-https-port", strconv.Itoa(ports[2]),
 		"--log-level", logLevel)
 	if err != nil {
 		return n, err
