@@ -255,6 +255,9 @@ func (s *Server) createObject(ctx context.Context, rs *resource, ns string, obj 
 	if err := s.admitPriority(ctx, stored); err != nil {
 		return nil, err
 	}
+	if err := s.admitIngressClass(ctx, stored); err != nil {
+		return nil, err
+	}
 	if k.Defaults != nil {
 		k.Defaults(stored)
 	}

@@ -465,7 +465,7 @@ func testKubectlGet(t *testing.T, k *kubectl) {
 		{"secrets", nil, cols("NAME,TYPE,DATA,AGE"), [][]string{{"web-secret", "Opaque", "1"}}},
 		{"serviceaccounts", nil, cols("NAME,SECRETS,AGE"), [][]string{{"web", "0"}}},
 		{"ingressclasses", nil, cols("NAME,CONTROLLER,PARAMETERS,AGE"), [][]string{{"example", "example.com/ingress", "<none>"}}},
-		{"ingresses", nil, cols("NAME,CLASS,HOSTS,ADDRESS,PORTS,AGE"), [][]string{{"web", "<none>", "shop.example.com"}}},
+		{"ingresses", nil, cols("NAME,CLASS,HOSTS,ADDRESS,PORTS,AGE"), [][]string{{"web", "bosun", "shop.example.com"}}},
 		{"networkpolicies", nil, cols("NAME,POD-SELECTOR,AGE"), [][]string{{"web-allow", "app=web"}}},
 		{"hpa", nil, cols("NAME,REFERENCE,TARGETS,MINPODS,MAXPODS,REPLICAS,AGE"), [][]string{{"web", "Deployment/web"}}},
 		{"pdb", nil, cols("NAME,MIN AVAILABLE,MAX UNAVAILABLE,ALLOWED DISRUPTIONS,AGE"), [][]string{{"web", "1", "N/A", "0"}}},

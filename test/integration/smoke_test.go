@@ -40,6 +40,43 @@ func TestDefaultIngressClass(t *testing.T) {
 			class.Name, class.Spec.Controller, class.Annotations, apiserver.IngressController)
 	}
 
+	// An Ingress naming no class gets the default one; one that names a
+	// class, or the legacy annotation, keeps its choice.
+	prefix := networkingv1.PathTypePrefix
+	ingress := func(name string, class *string, annotations map[string]string) *networkingv1.Ingress {
+		return &networkingv1.Ingress{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: annotations},
+			Spec: networkingv1.IngressSpec{IngressClassName: class, Rules: []networkingv1.IngressRule{{
+				Host: "a.example.com",
+				IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{
+					Path: "/", PathType: &prefix,
+					Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "web", Port: networkingv1.ServiceBackendPort{Number: 80}}},
+				}}}},
+			}}},
+		}
+	}
+	other := "other"
+	for _, tc := range []struct {
+		ing  *networkingv1.Ingress
+		want string
+	}{
+		{ingress("plain", nil, nil), apiserver.IngressClass},
+		{ingress("chosen", &other, nil), other},
+		{ingress("legacy", nil, map[string]string{"kubernetes.io/ingress.class": "nginx"}), ""},
+	} {
+		got, err := s.Client.NetworkingV1().Ingresses("default").Create(ctx, tc.ing, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		class := ""
+		if got.Spec.IngressClassName != nil {
+			class = *got.Spec.IngressClassName
+		}
+		if class != tc.want {
+			t.Errorf("Ingress %s got class %q, want %q", tc.ing.Name, class, tc.want)
+		}
+	}
+
 	// An administrator's change survives the next start's bootstrap.
 	class.Annotations[networkingv1.AnnotationIsDefaultIngressClass] = "false"
 	if _, err := s.Client.NetworkingV1().IngressClasses().Update(ctx, class, metav1.UpdateOptions{}); err != nil {
