@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -102,7 +104,7 @@ func TestApplyListsTable(t *testing.T) {
 	ns := testNetns(t)
 	ctx := context.Background()
 	svcs, slices := webService("10.96.0.20", 30080, "10.0.0.2", "10.0.0.3")
-	rs := Ruleset(svcs, slices, []netip.Addr{netip.MustParseAddr("10.0.0.1")})
+	rs := Ruleset(svcs, slices, "node-a", []netip.Addr{netip.MustParseAddr("10.0.0.1")})
 	// Twice: the second load replaces the first table.
 	for range 2 {
 		if err := Apply(ctx, rs); err != nil {
@@ -143,11 +145,11 @@ func TestGoldenRulesetsLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 		input, _, _ := strings.Cut(string(data), "----\n")
-		svcs, slices, nodeIPs, err := parseScenario(input)
+		sc, err := parseScenario(input)
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
-		if err := Apply(context.Background(), Ruleset(svcs, slices, nodeIPs)); err != nil {
+		if err := Apply(context.Background(), sc.model().render()); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
@@ -169,7 +171,7 @@ func TestTraffic(t *testing.T) {
 	svcs, slices := webService("10.96.0.20", 30080, "10.0.0.2", "10.0.0.3")
 	empty, _ := webService("10.96.0.21", 0)
 	empty[0].Name = "empty"
-	rs := Ruleset(append(svcs, empty...), slices, []netip.Addr{netip.MustParseAddr("10.0.0.1")})
+	rs := Ruleset(append(svcs, empty...), slices, "node-a", []netip.Addr{netip.MustParseAddr("10.0.0.1")})
 	if err := Apply(context.Background(), rs); err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +229,7 @@ func TestTraffic(t *testing.T) {
 	sticky, stickySlices := webService("10.96.0.22", 0, "10.0.0.2", "10.0.0.3")
 	sticky[0].Name, stickySlices[0].Labels[discoveryv1.LabelServiceName] = "sticky", "sticky"
 	sticky[0].Spec.SessionAffinity = corev1.ServiceAffinityClientIP
-	if err := Apply(context.Background(), Ruleset(append(append(svcs, empty...), sticky...), append(slices, stickySlices...), []netip.Addr{netip.MustParseAddr("10.0.0.1")})); err != nil {
+	if err := Apply(context.Background(), Ruleset(append(append(svcs, empty...), sticky...), append(slices, stickySlices...), "node-a", []netip.Addr{netip.MustParseAddr("10.0.0.1")})); err != nil {
 		t.Fatal(err)
 	}
 	seen = map[string]int{}
@@ -248,7 +250,7 @@ func TestTraffic(t *testing.T) {
 	udpSlices[0].Ports = []discoveryv1.EndpointPort{{Port: &udpPort, Protocol: &udpProto}}
 	all := append(append(append(svcs, empty...), sticky...), udpSvcs...)
 	allSlices := append(append(slices, stickySlices...), udpSlices...)
-	if err := Apply(context.Background(), Ruleset(all, allSlices, []netip.Addr{netip.MustParseAddr("10.0.0.1")})); err != nil {
+	if err := Apply(context.Background(), Ruleset(all, allSlices, "node-a", []netip.Addr{netip.MustParseAddr("10.0.0.1")})); err != nil {
 		t.Fatal(err)
 	}
 	var pc, uc net.PacketConn
@@ -359,7 +361,12 @@ func TestTrafficThroughNode(t *testing.T) {
 	svcs, slices := webService("10.96.0.20", 30080, "10.244.0.5")
 	empty, _ := webService("10.96.0.21", 0)
 	empty[0].Name = "empty"
-	rs := Ruleset(append(svcs, empty...), slices, []netip.Addr{netip.MustParseAddr("10.0.0.1")})
+	// local and remote have externalTrafficPolicy Local, with the
+	// endpoint on this node and on another.
+	local, localSlices := localService("local", "10.96.0.23", 30081, "node-a")
+	remote, remoteSlices := localService("remote", "10.96.0.24", 30082, "node-b")
+	rs := Ruleset(append(append(append(svcs, empty...), local...), remote...),
+		append(append(slices, localSlices...), remoteSlices...), "node-a", []netip.Addr{netip.MustParseAddr("10.0.0.1")})
 	if err := Apply(context.Background(), rs); err != nil {
 		t.Fatal(err)
 	}
@@ -405,6 +412,8 @@ func TestTrafficThroughNode(t *testing.T) {
 		{"client to ClusterIP keeps its source", client, "10.96.0.20:80", "10.0.0.9"},
 		{"client to NodePort is masqueraded", client, "10.0.0.1:30080", "10.244.0.1"},
 		{"hairpin is masqueraded", pod, "10.96.0.20:80", "10.244.0.1"},
+		{"client to Local NodePort keeps its source", client, "10.0.0.1:30081", "10.0.0.9"},
+		{"node to Local NodePort without local endpoint is served", node, "10.0.0.1:30082", "10.244.0.1"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -417,6 +426,11 @@ func TestTrafficThroughNode(t *testing.T) {
 			}
 		})
 	}
+	t.Run("client to Local NodePort without local endpoint is dropped", func(t *testing.T) {
+		if _, err := dial(client, "10.0.0.1:30082"); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("got %v, want a timeout", err)
+		}
+	})
 	t.Run("client to service without endpoints is refused", func(t *testing.T) {
 		start := time.Now()
 		if _, err := dial(client, "10.96.0.21:80"); !errors.Is(err, syscall.ECONNREFUSED) {
@@ -426,4 +440,119 @@ func TestTrafficThroughNode(t *testing.T) {
 			t.Errorf("refusal took %v", d)
 		}
 	})
+}
+
+// TestIncrementalMatchesFull loads each scenario of
+// testdata/incremental: the table before written whole, then the
+// in-place update, must list exactly as the table after written whole.
+func TestIncrementalMatchesFull(t *testing.T) {
+	ns := testNetns(t)
+	files, err := filepath.Glob("testdata/incremental/*.txt")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no scenarios: %v", err)
+	}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			parts := strings.SplitN(string(data), "----\n", 3)
+			before, after, err := parseTransition(parts[0], parts[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			script, ok := after.diff(before)
+			if !ok {
+				t.Skip("needs a full write")
+			}
+			ctx := context.Background()
+			if err := Apply(ctx, before.render()); err != nil {
+				t.Fatal(err)
+			}
+			if unchanged := listTable(t, ns); (script == "") != (unchanged == listTableOf(t, ns, after)) {
+				t.Fatalf("script %q, but the tables before and after differ: %v", script, script == "")
+			}
+			if err := Apply(ctx, before.render()); err != nil {
+				t.Fatal(err)
+			}
+			if err := Apply(ctx, script); err != nil {
+				t.Fatalf("in-place update: %v\n%s", err, script)
+			}
+			got := listTable(t, ns)
+			if err := Apply(ctx, after.render()); err != nil {
+				t.Fatal(err)
+			}
+			if want := listTable(t, ns); got != want {
+				t.Errorf("after the in-place update the table is\n%s\nwritten whole it is\n%s", got, want)
+			}
+		})
+	}
+}
+
+// listTableOf writes m whole and lists it.
+func listTableOf(t *testing.T, ns string, m *model) string {
+	t.Helper()
+	if err := Apply(context.Background(), m.render()); err != nil {
+		t.Fatal(err)
+	}
+	return listTable(t, ns)
+}
+
+// listTable returns the proxy's table in namespace ns as nft lists it in
+// JSON, made independent of what differs between equal tables built in
+// different orders: handles, the order of objects and of set elements.
+// Rules keep their order within their chain.
+func listTable(t *testing.T, ns string) string {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "exec", ns, "nft", "-j", "list", "table", "ip", Table).Output()
+	if err != nil {
+		t.Fatalf("nft list: %v", err)
+	}
+	var doc struct {
+		Nftables []map[string]map[string]any `json:"nftables"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var objects []string
+	rules := map[string][]string{}
+	for _, entry := range doc.Nftables {
+		for kind, o := range entry {
+			if kind == "metainfo" {
+				continue
+			}
+			delete(o, "handle")
+			if elems, ok := o["elem"].([]any); ok {
+				sort.Slice(elems, func(i, j int) bool { return jsonText(elems[i]) < jsonText(elems[j]) })
+			}
+			if kind == "rule" {
+				chain, _ := o["chain"].(string)
+				rules[chain] = append(rules[chain], jsonText(o))
+				continue
+			}
+			objects = append(objects, kind+" "+jsonText(o))
+		}
+	}
+	for chain, rs := range rules {
+		objects = append(objects, "rules of "+chain+":\n  "+strings.Join(rs, "\n  "))
+	}
+	sort.Strings(objects)
+	return strings.Join(objects, "\n")
+}
+
+func jsonText(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// localService is default/NAME of type NodePort with externalTrafficPolicy
+// Local and one endpoint, 10.244.0.5:8080 on node.
+func localService(name, clusterIP string, nodePort int32, node string) ([]*corev1.Service, []*discoveryv1.EndpointSlice) {
+	svcs, slices := webService(clusterIP, nodePort, "10.244.0.5")
+	svcs[0].Name, slices[0].Name, slices[0].Labels[discoveryv1.LabelServiceName] = name, name+"-1", name
+	svcs[0].Spec.Type = corev1.ServiceTypeNodePort
+	svcs[0].Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+	slices[0].Endpoints[0].NodeName = &node
+	return svcs, slices
 }

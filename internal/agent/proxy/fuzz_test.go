@@ -41,16 +41,40 @@ func FuzzRuleset(f *testing.F) {
 				AddressType: discoveryv1.AddressTypeIPv4,
 				Ports:       []discoveryv1.EndpointPort{{Name: &portName, Port: &epPort, Protocol: &p}},
 			}
-			for _, a := range addrs {
-				s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{Addresses: []string{a}})
+			for i, a := range addrs {
+				// The first endpoint is on this node.
+				nodeName := "node-b"
+				if i == 0 {
+					nodeName = "node-a"
+				}
+				s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{Addresses: []string{a}, NodeName: &nodeName})
 			}
 			return s
 		}
 		node := []netip.Addr{netip.MustParseAddr("192.168.1.10")}
-		got := Ruleset([]*corev1.Service{svc}, []*discoveryv1.EndpointSlice{mkSlice(ep1, ep2)}, node)
-		if again := Ruleset([]*corev1.Service{svc}, []*discoveryv1.EndpointSlice{mkSlice(ep2, ep1)}, node); again != got {
+		got := Ruleset([]*corev1.Service{svc}, []*discoveryv1.EndpointSlice{mkSlice(ep1, ep2)}, "node-a", node)
+		if again := Ruleset([]*corev1.Service{svc}, []*discoveryv1.EndpointSlice{mkSlice(ep2, ep1)}, "node-a", node); again != got {
 			t.Fatalf("endpoint order changed the ruleset:\n%s\n----\n%s", got, again)
 		}
+		// The same service with Local policies and one endpoint gone: the
+		// in-place update must be well-formed, and empty only between
+		// equal tables.
+		local := svc.DeepCopy()
+		local.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+		local.Spec.InternalTrafficPolicy = new(corev1.ServiceInternalTrafficPolicyLocal)
+		before := build([]*corev1.Service{svc}, []*discoveryv1.EndpointSlice{mkSlice(ep1, ep2)}, "node-a", node)
+		after := build([]*corev1.Service{local}, []*discoveryv1.EndpointSlice{mkSlice(ep1)}, "node-a", node)
+		if script, ok := before.diff(before); !ok || script != "" {
+			t.Fatalf("diff of a table with itself: %q, %v", script, ok)
+		}
+		script, ok := after.diff(before)
+		if ok && (script == "") != (after.render() == before.render()) {
+			t.Fatalf("diff %q between\n%s\nand\n%s", script, before.render(), after.render())
+		}
+		if strings.Count(script, "{") != strings.Count(script, "}") {
+			t.Fatalf("unbalanced braces:\n%s", script)
+		}
+		_ = after.staleUDP(before)
 		if strings.Count(got, "{") != strings.Count(got, "}") {
 			t.Fatalf("unbalanced braces:\n%s", got)
 		}

@@ -1,10 +1,13 @@
 // Package proxy owns the node's service proxy: it turns the cluster's
 // Services and EndpointSlices into one nftables table, "ip bosun-proxy",
 // that DNATs traffic for ClusterIPs, NodePorts, external IPs and load
-// balancer IPs to ready endpoints, rejects traffic for services without
-// one, and masquerades hairpin and external traffic. The table is always
-// written whole and replaced in a single nft transaction, so the kernel
-// never sees a half-updated service.
+// balancer IPs to ready endpoints (only this node's when a traffic policy
+// says Local), rejects traffic for services without one, and masquerades
+// hairpin and external traffic. The table is first written whole; after
+// that each change is one nft transaction touching only the elements,
+// chains and sets that changed, so the kernel never sees a half-updated
+// service and a large cluster does not pay for rewriting every service.
+// Stale UDP conntrack entries are removed when endpoints go away.
 package proxy
 
 import (
@@ -28,54 +31,124 @@ const masqMark = "0x00004000"
 
 // endpoint is one ready backend of one service port.
 type endpoint struct {
-	addr netip.Addr
-	port int32
+	addr  netip.Addr
+	port  int32
+	local bool // on this node
 }
 
 // servicePort is one port of one service with what it is reachable on and
 // where it leads.
 type servicePort struct {
-	chain     string // svc-NS/NAME/PROTO/PORT
+	name      string // NS/NAME/PROTO/PORT, the suffix of its chains
 	proto     string // nft protocol name: tcp, udp, sctp
 	port      int32
 	nodePort  int32
 	clusterIP netip.Addr
 	external  []netip.Addr // externalIPs and load balancer IPs
 	affinity  int32        // ClientIP affinity timeout in seconds, 0 for none
-	endpoints []endpoint
+	// internalLocal and externalLocal are the Local traffic policies:
+	// ClusterIP traffic, and NodePort/external traffic, reach only the
+	// endpoints on this node.
+	internalLocal, externalLocal bool
+	endpoints                    []endpoint
+}
+
+func (sp servicePort) local() []endpoint {
+	var out []endpoint
+	for _, ep := range sp.endpoints {
+		if ep.local {
+			out = append(out, ep)
+		}
+	}
+	return out
+}
+
+// The maps and the set the fixed chains look up; everything a service
+// adds is an element of one of them or a chain or set of its own.
+const (
+	setNodeIPs             = "node-ips"
+	mapServiceIPs          = "service-ips"
+	mapServiceNodePorts    = "service-nodeports"
+	mapNoEndpointIPs       = "no-endpoint-ips"
+	mapNoEndpointNodePorts = "no-endpoint-nodeports"
+)
+
+// mapTypes are the maps in the order they are written, with their types.
+var mapTypes = []struct{ name, typ string }{
+	{mapServiceIPs, "ipv4_addr . inet_proto . inet_service : verdict"},
+	{mapServiceNodePorts, "inet_proto . inet_service : verdict"},
+	{mapNoEndpointIPs, "ipv4_addr . inet_proto . inet_service : verdict"},
+	{mapNoEndpointNodePorts, "inet_proto . inet_service : verdict"},
+}
+
+// object is a chain or set a service port owns, with its content: rules,
+// one a line, for a chain; the declaration body for a set.
+type object struct {
+	kind  string // chain or set
+	name  string
+	lines []string
+}
+
+func (o object) text() string { return strings.Join(o.lines, "\n") }
+
+// udpPort is what stale conntrack entries of one UDP service port are
+// recognised by.
+type udpPort struct {
+	addrs     []netip.Addr // ClusterIP and external addresses
+	port      int32
+	nodePort  int32
+	endpoints []netip.Addr
+}
+
+// model is the proxy's table as data: Ruleset renders it whole and diff
+// compares two of them to write only what changed.
+type model struct {
+	nodeIPs []string
+	maps    map[string]map[string]string // map name -> key -> verdict
+	objects []object                     // in the order a full write lists them
+	udp     map[string]udpPort           // by service port name
 }
 
 // Ruleset returns the nftables script that replaces the proxy's table
 // with one implementing services over the ready endpoints in slices.
-// nodeIPs are the node's own addresses, on which NodePorts answer.
+// nodeName is the node the rules are for, which decides which endpoints
+// are local; nodeIPs are its addresses, on which NodePorts answer.
 // Only IPv4 is programmed; objects with names the API server would not
 // accept are skipped, because their names end up in nft identifiers.
 // The output depends only on its input, in sorted order.
-func Ruleset(services []*corev1.Service, slices []*discoveryv1.EndpointSlice, nodeIPs []netip.Addr) string {
-	ports := servicePorts(services, slices)
+func Ruleset(services []*corev1.Service, slices []*discoveryv1.EndpointSlice, nodeName string, nodeIPs []netip.Addr) string {
+	return build(services, slices, nodeName, nodeIPs).render()
+}
 
-	var b strings.Builder
-	// Declaring the table before deleting it makes the delete succeed on
-	// the first run; the three statements are one transaction.
-	fmt.Fprintf(&b, "table ip %s\ndelete table ip %s\ntable ip %s {\n", Table, Table, Table)
-
-	var svcIPs, noEpIPs, svcNodePorts, noEpNodePorts []string
+func build(services []*corev1.Service, slices []*discoveryv1.EndpointSlice, nodeName string, nodeIPs []netip.Addr) *model {
+	m := &model{maps: map[string]map[string]string{}, udp: map[string]udpPort{}}
+	for _, mt := range mapTypes {
+		m.maps[mt.name] = map[string]string{}
+	}
 	// Two services may claim the same address and port (two load
 	// balancers on the node's address, an externalIP set twice); nft
 	// refuses a duplicate key and with it the whole table, so the first
 	// claim in sorted order wins and the others are left out.
 	claimed := map[string]bool{}
-	add := func(to *[]string, key, verdict string) {
+	add := func(mapName, key, verdict string) {
 		if !claimed[key] {
 			claimed[key] = true
-			*to = append(*to, key+" : "+verdict)
+			m.maps[mapName][key] = verdict
 		}
 	}
-	for _, sp := range ports {
-		suffix := sp.chain[len("svc-"):]
-		ips, nodePorts, internal, external := &svcIPs, &svcNodePorts, "goto "+sp.chain, "goto ext-"+suffix
+	for _, sp := range servicePorts(services, slices, nodeName) {
+		ips, nodePorts := mapServiceIPs, mapServiceNodePorts
+		internal, external := "goto svc-"+sp.name, "goto ext-"+sp.name
 		if len(sp.endpoints) == 0 {
-			ips, nodePorts, internal, external = &noEpIPs, &noEpNodePorts, "goto reject-service", "goto reject-service"
+			ips, nodePorts, internal, external = mapNoEndpointIPs, mapNoEndpointNodePorts, "goto reject-service", "goto reject-service"
+		} else if sp.internalLocal {
+			// Endpoints exist but none here: the client is not told the
+			// service is gone, its packets just go nowhere, as kube-proxy
+			// does.
+			internal = "drop"
+			if len(sp.local()) > 0 {
+				internal = "goto local-" + sp.name
+			}
 		}
 		add(ips, fmt.Sprintf("%s . %s . %d", sp.clusterIP, sp.proto, sp.port), internal)
 		for _, ip := range sp.external {
@@ -84,25 +157,32 @@ func Ruleset(services []*corev1.Service, slices []*discoveryv1.EndpointSlice, no
 		if sp.nodePort != 0 {
 			add(nodePorts, fmt.Sprintf("%s . %d", sp.proto, sp.nodePort), external)
 		}
-	}
-	var nodes []string
-	for _, ip := range nodeIPs {
-		if ip.Is4() {
-			nodes = append(nodes, ip.String())
+		if len(sp.endpoints) > 0 {
+			m.objects = append(m.objects, serviceObjects(sp)...)
+		}
+		if sp.proto == "udp" {
+			u := udpPort{addrs: append([]netip.Addr{sp.clusterIP}, sp.external...), port: sp.port, nodePort: sp.nodePort}
+			for _, ep := range sp.endpoints {
+				u.endpoints = append(u.endpoints, ep.addr)
+			}
+			m.udp[sp.name] = u
 		}
 	}
-	sort.Strings(nodes)
-	nodes = dedupe(nodes)
+	for _, ip := range nodeIPs {
+		if ip.Is4() {
+			m.nodeIPs = append(m.nodeIPs, ip.String())
+		}
+	}
+	sort.Strings(m.nodeIPs)
+	m.nodeIPs = dedupe(m.nodeIPs)
+	return m
+}
 
-	writeSet(&b, "node-ips", "ipv4_addr", nodes)
-	writeSet(&b, "service-ips", "ipv4_addr . inet_proto . inet_service : verdict", svcIPs)
-	writeSet(&b, "service-nodeports", "inet_proto . inet_service : verdict", svcNodePorts)
-	writeSet(&b, "no-endpoint-ips", "ipv4_addr . inet_proto . inet_service : verdict", noEpIPs)
-	writeSet(&b, "no-endpoint-nodeports", "inet_proto . inet_service : verdict", noEpNodePorts)
-
-	// Locally generated traffic passes output, not prerouting: without the
-	// output chains a process on the node could not reach a ClusterIP.
-	b.WriteString(`	chain nat-prerouting {
+// fixedChains never change; a full write declares them and incremental
+// updates leave them alone. Locally generated traffic passes output, not
+// prerouting: without the output chains a process on the node could not
+// reach a ClusterIP.
+const fixedChains = `	chain nat-prerouting {
 		type nat hook prerouting priority dstnat; policy accept;
 		jump services
 	}
@@ -145,25 +225,43 @@ func Ruleset(services []*corev1.Service, slices []*discoveryv1.EndpointSlice, no
 	chain reject-service {
 		reject with icmp type port-unreachable
 	}
-`)
+`
 
-	for _, sp := range ports {
-		if len(sp.endpoints) == 0 {
-			continue
+// render writes the whole table. Declaring the table before deleting it
+// makes the delete succeed on the first run; the statements are one
+// transaction.
+func (m *model) render() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "table ip %s\ndelete table ip %s\ntable ip %s {\n", Table, Table, Table)
+	writeSet(&b, "set", setNodeIPs, "ipv4_addr", m.nodeIPs)
+	for _, mt := range mapTypes {
+		writeSet(&b, "map", mt.name, mt.typ, elements(m.maps[mt.name]))
+	}
+	b.WriteString(fixedChains)
+	for _, o := range m.objects {
+		fmt.Fprintf(&b, "\n\t%s %s {\n", o.kind, o.name)
+		for _, l := range o.lines {
+			fmt.Fprintf(&b, "\t\t%s\n", l)
 		}
-		writeServiceChains(&b, sp)
+		b.WriteString("\t}\n")
 	}
 	b.WriteString("}\n")
 	return b.String()
 }
 
-// writeSet writes a named set, or a map when typ has a ": verdict" part.
-// nft rejects an empty "elements = { }", so an empty one has none.
-func writeSet(b *strings.Builder, name, typ string, elements []string) {
-	kind := "set"
-	if strings.Contains(typ, ":") {
-		kind = "map"
+// elements lists a map's elements sorted by key.
+func elements(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+" : "+v)
 	}
+	sort.Strings(out)
+	return out
+}
+
+// writeSet writes a named set or map. nft rejects an empty
+// "elements = { }", so an empty one has none.
+func writeSet(b *strings.Builder, kind, name, typ string, elements []string) {
 	fmt.Fprintf(b, "\t%s %s {\n\t\ttype %s\n", kind, name, typ)
 	if len(elements) > 0 {
 		b.WriteString("\t\telements = {\n")
@@ -175,65 +273,93 @@ func writeSet(b *strings.Builder, name, typ string, elements []string) {
 	b.WriteString("\t}\n\n")
 }
 
-// writeServiceChains writes the chains of one service port with
-// endpoints: the external entry that marks for masquerade, the balancing
-// chain, and one chain per endpoint.
-func writeServiceChains(b *strings.Builder, sp servicePort) {
-	suffix := sp.chain[len("svc-"):]
-	// Traffic from outside the node to a NodePort or external IP is
-	// masqueraded so the reply comes back through this node, whichever
-	// node the endpoint lives on.
+// serviceObjects returns the chains and sets of one service port with
+// endpoints: the external entry, the balancing chains over all and over
+// local endpoints, and per endpoint a chain and an affinity set.
+func serviceObjects(sp servicePort) []object {
+	var out []object
+	local := sp.local()
 	if len(sp.external) > 0 || sp.nodePort != 0 {
-		fmt.Fprintf(b, "\n\tchain ext-%s {\n\t\tmeta mark set meta mark | %s\n\t\tgoto %s\n\t}\n", suffix, masqMark, sp.chain)
+		ext := object{kind: "chain", name: "ext-" + sp.name}
+		if !sp.externalLocal {
+			// Traffic from outside the node to a NodePort or external IP
+			// is masqueraded so the reply comes back through this node,
+			// whichever node the endpoint lives on.
+			ext.lines = []string{"meta mark set meta mark | " + masqMark, "goto svc-" + sp.name}
+		} else {
+			// Local keeps the client's address, so only this node's
+			// endpoints may answer. The node's own traffic has no
+			// address worth keeping and is served like Cluster.
+			ext.lines = []string{
+				"fib saddr type local meta mark set meta mark | " + masqMark,
+				"fib saddr type local goto svc-" + sp.name,
+			}
+			if len(local) > 0 {
+				ext.lines = append(ext.lines, "goto local-"+sp.name)
+			} else {
+				ext.lines = append(ext.lines, "drop")
+			}
+		}
+		out = append(out, ext)
 	}
+	if len(local) > 0 && (sp.internalLocal || (sp.externalLocal && len(out) > 0)) {
+		out = append(out, balance("local-"+sp.name, sp, local))
+	}
+	out = append(out, balance("svc-"+sp.name, sp, sp.endpoints))
 
-	fmt.Fprintf(b, "\n\tchain %s {\n", sp.chain)
+	for _, ep := range sp.endpoints {
+		if sp.affinity > 0 {
+			out = append(out, object{kind: "set", name: affinitySet(sp, ep), lines: []string{
+				"type ipv4_addr", "flags dynamic,timeout", fmt.Sprintf("timeout %ds", sp.affinity),
+			}})
+		}
+		// A pod reaching itself through its service would answer itself
+		// directly and drop the reply as unknown; masquerading makes the
+		// reply go back through the node.
+		lines := []string{fmt.Sprintf("ip saddr %s meta mark set meta mark | %s", ep.addr, masqMark)}
+		if sp.affinity > 0 {
+			lines = append(lines, fmt.Sprintf("update @%s { ip saddr }", affinitySet(sp, ep)))
+		}
+		lines = append(lines, fmt.Sprintf("meta l4proto %s dnat to %s:%d", sp.proto, ep.addr, ep.port))
+		out = append(out, object{kind: "chain", name: endpointChain(sp, ep), lines: lines})
+	}
+	return out
+}
+
+// balance is a chain spreading new connections over eps.
+func balance(name string, sp servicePort, eps []endpoint) object {
+	o := object{kind: "chain", name: name}
 	if sp.affinity > 0 {
 		// A client seen recently sticks to the endpoint it was sent to.
-		for _, ep := range sp.endpoints {
-			fmt.Fprintf(b, "\t\tip saddr @%s goto %s\n", affinitySet(sp, ep), endpointChain(sp, ep))
+		for _, ep := range eps {
+			o.lines = append(o.lines, fmt.Sprintf("ip saddr @%s goto %s", affinitySet(sp, ep), endpointChain(sp, ep)))
 		}
 	}
 	// numgen picks per new connection; conntrack keeps the rest of the
 	// connection on the same endpoint, so no hash of the tuple is needed.
-	if len(sp.endpoints) == 1 {
-		fmt.Fprintf(b, "\t\tgoto %s\n", endpointChain(sp, sp.endpoints[0]))
-	} else {
-		fmt.Fprintf(b, "\t\tnumgen random mod %d vmap {\n", len(sp.endpoints))
-		for i, ep := range sp.endpoints {
-			fmt.Fprintf(b, "\t\t\t%d : goto %s,\n", i, endpointChain(sp, ep))
-		}
-		b.WriteString("\t\t}\n")
+	if len(eps) == 1 {
+		o.lines = append(o.lines, "goto "+endpointChain(sp, eps[0]))
+		return o
 	}
-	b.WriteString("\t}\n")
-
-	for _, ep := range sp.endpoints {
-		if sp.affinity > 0 {
-			fmt.Fprintf(b, "\n\tset %s {\n\t\ttype ipv4_addr\n\t\tflags dynamic,timeout\n\t\ttimeout %ds\n\t}\n", affinitySet(sp, ep), sp.affinity)
-		}
-		fmt.Fprintf(b, "\n\tchain %s {\n", endpointChain(sp, ep))
-		// A pod reaching itself through its service would answer itself
-		// directly and drop the reply as unknown; masquerading makes the
-		// reply go back through the node.
-		fmt.Fprintf(b, "\t\tip saddr %s meta mark set meta mark | %s\n", ep.addr, masqMark)
-		if sp.affinity > 0 {
-			fmt.Fprintf(b, "\t\tupdate @%s { ip saddr }\n", affinitySet(sp, ep))
-		}
-		fmt.Fprintf(b, "\t\tmeta l4proto %s dnat to %s:%d\n\t}\n", sp.proto, ep.addr, ep.port)
+	verdicts := make([]string, len(eps))
+	for i, ep := range eps {
+		verdicts[i] = fmt.Sprintf("%d : goto %s", i, endpointChain(sp, ep))
 	}
+	o.lines = append(o.lines, fmt.Sprintf("numgen random mod %d vmap { %s }", len(eps), strings.Join(verdicts, ", ")))
+	return o
 }
 
 func endpointChain(sp servicePort, ep endpoint) string {
-	return fmt.Sprintf("ep-%s/%s/%d", sp.chain[len("svc-"):], ep.addr, ep.port)
+	return fmt.Sprintf("ep-%s/%s/%d", sp.name, ep.addr, ep.port)
 }
 
 func affinitySet(sp servicePort, ep endpoint) string {
-	return fmt.Sprintf("affinity-%s/%s/%d", sp.chain[len("svc-"):], ep.addr, ep.port)
+	return fmt.Sprintf("affinity-%s/%s/%d", sp.name, ep.addr, ep.port)
 }
 
 // servicePorts resolves every port of every programmable service to its
 // ready endpoints, sorted by namespace, name, protocol and port.
-func servicePorts(services []*corev1.Service, slices []*discoveryv1.EndpointSlice) []servicePort {
+func servicePorts(services []*corev1.Service, slices []*discoveryv1.EndpointSlice, nodeName string) []servicePort {
 	type sliceKey struct{ namespace, service string }
 	byService := map[sliceKey][]*discoveryv1.EndpointSlice{}
 	for _, s := range slices {
@@ -268,6 +394,8 @@ func servicePorts(services []*corev1.Service, slices []*discoveryv1.EndpointSlic
 				affinity = *c.ClientIP.TimeoutSeconds
 			}
 		}
+		internalLocal := svc.Spec.InternalTrafficPolicy != nil && *svc.Spec.InternalTrafficPolicy == corev1.ServiceInternalTrafficPolicyLocal
+		externalLocal := svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
 		for _, p := range svc.Spec.Ports {
 			proto := nftProto(p.Protocol)
 			if proto == "" || p.Port <= 0 || p.Port > 65535 || (p.Name != "" && !validName(p.Name)) {
@@ -278,26 +406,33 @@ func servicePorts(services []*corev1.Service, slices []*discoveryv1.EndpointSlic
 				nodePort = 0
 			}
 			out = append(out, servicePort{
-				chain:     fmt.Sprintf("svc-%s/%s/%s/%d", svc.Namespace, svc.Name, proto, p.Port),
-				proto:     proto,
-				port:      p.Port,
-				nodePort:  nodePort,
-				clusterIP: clusterIP,
-				external:  external,
-				affinity:  affinity,
-				endpoints: readyEndpoints(byService[sliceKey{svc.Namespace, svc.Name}], p),
+				name:          fmt.Sprintf("%s/%s/%s/%d", svc.Namespace, svc.Name, proto, p.Port),
+				proto:         proto,
+				port:          p.Port,
+				nodePort:      nodePort,
+				clusterIP:     clusterIP,
+				external:      external,
+				affinity:      affinity,
+				internalLocal: internalLocal,
+				externalLocal: externalLocal,
+				endpoints:     readyEndpoints(byService[sliceKey{svc.Namespace, svc.Name}], p, nodeName),
 			})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].chain < out[j].chain })
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out
 }
 
 // readyEndpoints returns the ready, not terminating endpoints of slices
 // for the service port p, whose target port the slices carry by port
-// name, sorted and without duplicates.
-func readyEndpoints(slices []*discoveryv1.EndpointSlice, p corev1.ServicePort) []endpoint {
-	seen := map[endpoint]bool{}
+// name, sorted and without duplicates. An endpoint is local when the
+// slice places it on nodeName.
+func readyEndpoints(slices []*discoveryv1.EndpointSlice, p corev1.ServicePort, nodeName string) []endpoint {
+	type key struct {
+		addr netip.Addr
+		port int32
+	}
+	index := map[key]int{}
 	var out []endpoint
 	for _, s := range slices {
 		var port int32
@@ -328,11 +463,14 @@ func readyEndpoints(slices []*discoveryv1.EndpointSlice, p corev1.ServicePort) [
 			if err != nil || !addr.Is4() {
 				continue
 			}
-			ep := endpoint{addr, port}
-			if !seen[ep] {
-				seen[ep] = true
-				out = append(out, ep)
+			local := nodeName != "" && e.NodeName != nil && *e.NodeName == nodeName
+			k := key{addr, port}
+			if i, ok := index[k]; ok {
+				out[i].local = out[i].local || local
+				continue
 			}
+			index[k] = len(out)
+			out = append(out, endpoint{addr, port, local})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {

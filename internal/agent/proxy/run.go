@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/netip"
 	"time"
@@ -13,14 +14,31 @@ import (
 )
 
 // settle is how long a burst of Service and EndpointSlice changes is
-// collected before the table is rewritten once for all of them.
+// collected before the table is updated once for all of them.
 const settle = 100 * time.Millisecond
+
+// Options is what RunWith needs to know about the node.
+type Options struct {
+	// NodeName decides which endpoints are local for the Local traffic
+	// policies.
+	NodeName string
+	// NodeIPs are the addresses NodePorts answer on.
+	NodeIPs []netip.Addr
+	// Applied, if set, is called after each script the kernel accepted,
+	// with whether it rewrote the whole table; benchmarks time with it.
+	Applied func(full bool)
+}
 
 // Run keeps the node's service rules in step with the cluster's Services
 // and EndpointSlices until ctx ends; it then leaves the rules in place
-// (traffic keeps flowing while the agent restarts). nodeIPs are the
-// addresses NodePorts answer on.
-func Run(ctx context.Context, client kubernetes.Interface, nodeIPs []netip.Addr, log *slog.Logger) error {
+// (traffic keeps flowing while the agent restarts). nodeName is the node
+// the agent runs as; nodeIPs are the addresses NodePorts answer on.
+func Run(ctx context.Context, client kubernetes.Interface, nodeName string, nodeIPs []netip.Addr, log *slog.Logger) error {
+	return RunWith(ctx, client, Options{NodeName: nodeName, NodeIPs: nodeIPs}, log)
+}
+
+// RunWith is Run with all options.
+func RunWith(ctx context.Context, client kubernetes.Interface, o Options, log *slog.Logger) error {
 	factory := informers.NewSharedInformerFactory(client, 0)
 	svcInf := factory.Core().V1().Services()
 	sliceInf := factory.Discovery().V1().EndpointSlices()
@@ -42,7 +60,10 @@ func Run(ctx context.Context, client kubernetes.Interface, nodeIPs []netip.Addr,
 	if !cache.WaitForCacheSync(ctx.Done(), svcInf.Informer().HasSynced, sliceInf.Informer().HasSynced) {
 		return ctx.Err()
 	}
-	last := ""
+	// applied is the table in the kernel; nil until the first full write
+	// succeeded, so the first write after start is always whole.
+	var applied *model
+	noConntrack := false
 	for {
 		svcs, err := svcInf.Lister().List(labels.Everything())
 		if err != nil {
@@ -52,22 +73,37 @@ func Run(ctx context.Context, client kubernetes.Interface, nodeIPs []netip.Addr,
 		if err != nil {
 			return err
 		}
-		rules := Ruleset(svcs, slices, nodeIPs)
-		if rules != last {
-			if err := Apply(ctx, rules); err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				log.Error("programming service rules; retrying in 5s", "err", err)
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(5 * time.Second):
-				}
-				continue
+		want := build(svcs, slices, o.NodeName, o.NodeIPs)
+		full, err := apply(ctx, applied, want, log)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
-			last = rules
+			applied = nil
+			log.Error("programming service rules; retrying in 5s", "err", err)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(5 * time.Second):
+			}
+			continue
 		}
+		if o.Applied != nil && full != nil {
+			o.Applied(*full)
+		}
+		if applied != nil {
+			if stale := want.staleUDP(applied); len(stale) > 0 && !noConntrack {
+				err := deleteConntrack(ctx, stale)
+				switch {
+				case errors.Is(err, errNoConntrack):
+					noConntrack = true
+					log.Warn("conntrack tool not installed; UDP clients may keep reaching removed endpoints until their entries expire")
+				case err != nil:
+					log.Warn("deleting stale UDP conntrack entries", "err", err)
+				}
+			}
+		}
+		applied = want
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -79,4 +115,32 @@ func Run(ctx context.Context, client kubernetes.Interface, nodeIPs []netip.Addr,
 		case <-time.After(settle):
 		}
 	}
+}
+
+// apply brings the kernel from applied (nil: unknown) to want: only the
+// difference when it can, else, or when that fails, the whole table. It
+// reports whether it wrote the whole table, or nil when nothing changed.
+func apply(ctx context.Context, applied, want *model, log *slog.Logger) (*bool, error) {
+	if applied != nil {
+		script, ok := want.diff(applied)
+		if ok && script == "" {
+			return nil, nil
+		}
+		if ok {
+			err := Apply(ctx, script)
+			if err == nil {
+				return new(false), nil
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			// The kernel may hold other than what we think (someone
+			// flushed the table); a full write repairs it either way.
+			log.Warn("updating service rules in place failed; rewriting the table", "err", err)
+		}
+	}
+	if err := Apply(ctx, want.render()); err != nil {
+		return nil, err
+	}
+	return new(true), nil
 }
