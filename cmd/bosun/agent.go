@@ -24,6 +24,7 @@ import (
 func newAgentCommand(stderr io.Writer) *cobra.Command {
 	var (
 		serverURL, token, tokenFile, dataDir, nodeName, nodeIP, runtimeEndpoint, logLevel string
+		clusterDNS, clusterDomain                                                         string
 		port                                                                              int
 	)
 	cmd := &cobra.Command{
@@ -79,6 +80,13 @@ func newAgentCommand(stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("serving certificate: %w", err)
 			}
+			var dnsServers []string
+			if clusterDNS != "" {
+				if net.ParseIP(clusterDNS) == nil {
+					return fmt.Errorf("--cluster-dns %q: not an IP address", clusterDNS)
+				}
+				dnsServers = []string{clusterDNS}
+			}
 			cas := x509.NewCertPool()
 			cas.AppendCertsFromPEM(creds.CAPEM)
 			err = agent.Run(cmd.Context(), agent.Config{
@@ -87,7 +95,8 @@ func newAgentCommand(stderr io.Writer) *cobra.Command {
 				NodeIP:          ip.String(),
 				Port:            port,
 				RuntimeEndpoint: runtimeEndpoint,
-				ClusterDomain:   "cluster.local",
+				ClusterDomain:   clusterDomain,
+				ClusterDNS:      dnsServers,
 				Version:         apiserver.Version.GitVersion,
 				Client:          client,
 				ServingCert:     serving,
@@ -109,6 +118,8 @@ func newAgentCommand(stderr io.Writer) *cobra.Command {
 	f.StringVar(&nodeIP, "node-ip", "", "address of this node (default: the one used to reach the server)")
 	f.IntVar(&port, "agent-port", 10250, "HTTPS port for logs, exec and port-forward")
 	f.StringVar(&runtimeEndpoint, "container-runtime-endpoint", "", "CRI socket of a running container runtime (default: start containerd under the data directory)")
+	f.StringVar(&clusterDNS, "cluster-dns", "", "nameserver for ClusterFirst pods (default: the ClusterIP of kube-system/kube-dns)")
+	f.StringVar(&clusterDomain, "cluster-domain", "cluster.local", "cluster DNS domain, as the server's --cluster-domain")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }

@@ -69,6 +69,8 @@ func newServerCommand(stderr io.Writer) *cobra.Command {
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", cfg.ClusterCIDR, "pod network range")
 	f.StringVar(&cfg.ServiceCIDR, "service-cidr", cfg.ServiceCIDR, "service ClusterIP range")
 	f.StringVar(&cfg.ClusterDomain, "cluster-domain", cfg.ClusterDomain, "cluster DNS domain")
+	f.StringVar(&cfg.ClusterDNS, "cluster-dns", "", "ClusterIP of the kube-dns Service pods resolve names through (default: the 10th address of --service-cidr)")
+	f.IntVar(&cfg.DNSPort, "dns-port", cfg.DNSPort, "UDP and TCP port the cluster DNS server listens on, on all addresses")
 	f.IntVar(&cfg.IngressHTTP, "ingress-http-port", cfg.IngressHTTP, "ingress HTTP port")
 	f.IntVar(&cfg.IngressHTTPS, "ingress-https-port", cfg.IngressHTTPS, "ingress HTTPS port")
 	f.DurationVar(&cfg.CompactionInterval, "etcd-compaction-interval", cfg.CompactionInterval, "how often etcd history older than one interval is compacted")

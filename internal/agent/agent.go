@@ -45,10 +45,12 @@ type Config struct {
 	// of starting containerd.
 	RuntimeEndpoint string
 	ClusterDomain   string
-	ClusterDNS      []string
-	Labels          map[string]string
-	Version         string
-	Client          kubernetes.Interface
+	// ClusterDNS are the nameservers of ClusterFirst pods; when empty the
+	// agent uses the ClusterIP of kube-system/kube-dns.
+	ClusterDNS []string
+	Labels     map[string]string
+	Version    string
+	Client     kubernetes.Interface
 	// ServingCert and ClientCAs secure the agent's HTTPS endpoint: the
 	// API server must present a certificate from ClientCAs.
 	ServingCert tls.Certificate
@@ -123,6 +125,10 @@ func Run(ctx context.Context, cfg Config) error {
 	rt := runtimeapi.NewRuntimeServiceClient(conn)
 	images := runtimeapi.NewImageServiceClient(conn)
 
+	clusterDNS := cfg.ClusterDNS
+	if len(clusterDNS) == 0 {
+		clusterDNS = discoverClusterDNS(ctx, cfg.Client, 30*time.Second, log)
+	}
 	k := kubelet.New(kubelet.Config{
 		NodeName:      cfg.NodeName,
 		NodeIP:        cfg.NodeIP,
@@ -131,7 +137,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Labels:        cfg.Labels,
 		Version:       cfg.Version,
 		ClusterDomain: cfg.ClusterDomain,
-		ClusterDNS:    cfg.ClusterDNS,
+		ClusterDNS:    clusterDNS,
 	}, cfg.Client, rt, images, log)
 	node, err := k.Register(ctx)
 	if err != nil {
@@ -170,6 +176,32 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 	log.Info("node agent running", "node", cfg.NodeName, "runtime", endpoint)
 	return k.Run(ctx)
+}
+
+// discoverClusterDNS reads the ClusterIP of kube-system/kube-dns, which
+// the server creates at start, waiting up to patience for it. Without it
+// ClusterFirst pods use the host's resolver, as the kubelet does when no
+// cluster DNS is configured.
+func discoverClusterDNS(ctx context.Context, client kubernetes.Interface, patience time.Duration, log *slog.Logger) []string {
+	deadline := time.Now().Add(patience)
+	for {
+		svc, err := client.CoreV1().Services("kube-system").Get(ctx, "kube-dns", metav1.GetOptions{})
+		if err == nil {
+			if ip := net.ParseIP(svc.Spec.ClusterIP); ip != nil {
+				log.Info("cluster DNS", "service", "kube-system/kube-dns", "clusterIP", ip.String())
+				return []string{ip.String()}
+			}
+			err = fmt.Errorf("kube-system/kube-dns has no ClusterIP (%q)", svc.Spec.ClusterIP)
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			log.Warn("no cluster DNS: ClusterFirst pods use the host's resolver; set --cluster-dns", "err", err)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // waitPodCIDR waits until the node has been given a pod range.

@@ -41,6 +41,7 @@ func startAgent(ctx context.Context, wg *sync.WaitGroup, serverURL string, b *pk
 			Port:            cfg.AgentPort,
 			RuntimeEndpoint: cfg.RuntimeEndpoint,
 			ClusterDomain:   cfg.ClusterDomain,
+			ClusterDNS:      []string{cfg.ClusterDNS},
 			Version:         apiserver.Version.GitVersion,
 			Client:          client,
 			ServingCert:     cert,

@@ -42,8 +42,14 @@ type Config struct {
 	ClusterCIDR     string
 	ServiceCIDR     string
 	ClusterDomain   string
-	IngressHTTP     int
-	IngressHTTPS    int
+	// ClusterDNS is the ClusterIP of the kube-dns Service pods resolve
+	// through; the tenth address of ServiceCIDR when empty.
+	ClusterDNS string
+	// DNSPort is where the cluster DNS server listens, UDP and TCP, on all
+	// addresses; 0 picks a free port.
+	DNSPort      int
+	IngressHTTP  int
+	IngressHTTPS int
 	// AgentPort is the node agent's HTTPS port (logs, exec, port-forward).
 	AgentPort int
 	// RuntimeEndpoint is an existing CRI socket for the agent to use
@@ -75,6 +81,7 @@ func Defaults() Config {
 		ClusterCIDR:              "10.42.0.0/16",
 		ServiceCIDR:              "10.43.0.0/16",
 		ClusterDomain:            "cluster.local",
+		DNSPort:                  10053,
 		IngressHTTP:              80,
 		IngressHTTPS:             443,
 		AgentPort:                10250,
@@ -202,6 +209,9 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
+	if err := startDNS(loops, &wg, serverURL, bundle, cfg, advertise, log); err != nil {
+		return err
+	}
 	if !cfg.DisableAgent {
 		if err := startAgent(loops, &wg, serverURL, bundle, cfg, advertise, log); err != nil {
 			return err
@@ -262,6 +272,16 @@ func Validate(cfg *Config) error {
 		if ones, bits := n.Mask.Size(); bits-ones < 4 || !ip.Equal(n.IP) {
 			return fmt.Errorf("%s %q: must be a network address with at least 16 addresses", flag, v)
 		}
+	}
+	_, serviceNet, _ := net.ParseCIDR(cfg.ServiceCIDR)
+	if cfg.ClusterDNS == "" {
+		cfg.ClusterDNS = nthIP(serviceNet, 10).String()
+	}
+	if ip := net.ParseIP(cfg.ClusterDNS); ip == nil || !serviceNet.Contains(ip) {
+		return fmt.Errorf("--cluster-dns %q: must be an address in --service-cidr %s", cfg.ClusterDNS, cfg.ServiceCIDR)
+	}
+	if cfg.DNSPort < 0 || cfg.DNSPort > 65535 {
+		return fmt.Errorf("--dns-port %d: must be between 0 and 65535", cfg.DNSPort)
 	}
 	if cfg.CompactionInterval <= 0 {
 		cfg.CompactionInterval = 5 * time.Minute
