@@ -27,6 +27,7 @@ import (
 	"github.com/bosun-sh/bosun/internal/controller/podgc"
 	"github.com/bosun-sh/bosun/internal/controller/replicaset"
 	"github.com/bosun-sh/bosun/internal/controller/serviceaccount"
+	"github.com/bosun-sh/bosun/internal/controller/servicelb"
 	"github.com/bosun-sh/bosun/internal/controller/statefulset"
 	"github.com/bosun-sh/bosun/internal/pki"
 )
@@ -81,6 +82,7 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, serverURL string,
 				{Name: "garbagecollector", Run: garbagecollector.New(c).Run},
 				{Name: "endpoints", Run: endpoints.New(c).Run},
 				{Name: "endpointslice", Run: endpointslice.New(c).Run},
+				{Name: "servicelb", Run: servicelb.New(c).Run},
 				{Name: "serviceaccount", Run: serviceaccount.New(c).Run},
 				{Name: "podgc", Run: podgc.New(c, podgc.Options{}).Run},
 				{Name: "daemonset", Run: daemonset.New(c).Run},
