@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 
 	"github.com/containernetworking/cni/libcni"
+
+	"github.com/bosun-sh/bosun/internal/atomicfile"
 )
 
 // BridgeName is the host bridge the pods of a node with pod range
@@ -96,9 +98,5 @@ func writeCNIConfig(confDir string, podCIDR netip.Prefix) error {
 	if old, err := os.ReadFile(path); err == nil && string(old) == string(b) {
 		return nil
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(path, b, 0o644)
 }

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bosun-sh/bosun/internal/atomicfile"
 	"github.com/bosun-sh/bosun/internal/pki"
 )
 
@@ -172,11 +173,7 @@ func saveCredentials(dir string, c *Credentials) error {
 		return err
 	}
 	for i, b := range [][]byte{c.CAPEM, c.ClientCertPEM, c.ClientKeyPEM, c.ServingCertPEM, c.ServingKeyPEM} {
-		p := filepath.Join(dir, credentialFiles[i])
-		if err := os.WriteFile(p+".tmp", b, 0o600); err != nil {
-			return err
-		}
-		if err := os.Rename(p+".tmp", p); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(dir, credentialFiles[i]), b, 0o600); err != nil {
 			return err
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/bosun-sh/bosun/internal/atomicfile"
 )
 
 // WriteKubeconfig writes a kubeconfig for server that authenticates with
@@ -34,5 +36,5 @@ contexts:
 current-context: bosun
 preferences: {}
 `, server, b64(caPEM), b64(certPEM), b64(keyPEM))
-	return writeAtomic(path, []byte(data), 0o600)
+	return atomicfile.WriteFile(path, []byte(data), 0o600)
 }

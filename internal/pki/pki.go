@@ -21,6 +21,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/bosun-sh/bosun/internal/atomicfile"
 )
 
 // Bundle is the loaded key material of a cluster.
@@ -205,10 +207,10 @@ func writePair(dir, certFile, keyFile string, der []byte, key *ecdsa.PrivateKey)
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(dir, keyFile), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, keyFile), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(dir, certFile), pemCert(der), 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, certFile), pemCert(der), 0o644)
 }
 
 func loadPair(dir, certFile, keyFile string) (*x509.Certificate, crypto.Signer, error) {
@@ -229,32 +231,6 @@ func loadPair(dir, certFile, keyFile string) (*x509.Certificate, crypto.Signer, 
 
 func pemCert(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-}
-
-// writeAtomic writes through a temporary file and a rename, so a crash
-// never leaves a half-written file behind.
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // CAPool returns a pool holding the cluster CA.

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/bosun-sh/bosun/internal/agent"
+	"github.com/bosun-sh/bosun/internal/atomicfile"
 	"github.com/bosun-sh/bosun/internal/pki"
 )
 
@@ -129,11 +130,10 @@ func ensureToken(path string, ca *x509.Certificate) (pki.JoinToken, error) {
 }
 
 func writeToken(path string, tok pki.JoinToken) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(tok.String()+"\n"), 0o600); err != nil {
+	if err := atomicfile.WriteFile(path, []byte(tok.String()+"\n"), 0o600); err != nil {
 		return fmt.Errorf("token: %w", err)
 	}
-	return os.Rename(tmp, path)
+	return nil
 }
 
 var randRead = rand.Read

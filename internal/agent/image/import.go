@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -15,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bosun-sh/bosun/internal/atomicfile"
 )
 
 // Namespace is the containerd namespace the CRI plugin keeps its images
@@ -177,7 +178,7 @@ func ImportDir(ctx context.Context, address, dir string) error {
 	}
 	// Forget files that were removed, so the state file stays small.
 	if changed || len(seen) != len(state) {
-		if err := writeFileAtomic(statePath, formatState(seen)); err != nil {
+		if err := atomicfile.WriteFile(statePath, formatState(seen), 0o644); err != nil {
 			errs = append(errs, fmt.Errorf("recording imported images: %w", err))
 		}
 	}
@@ -238,20 +239,4 @@ func parseState(data []byte) (map[string]fileStamp, error) {
 		return state, err
 	}
 	return state, nil
-}
-
-func writeFileAtomic(name string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(name), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := io.Copy(f, bytes.NewReader(data)); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), name)
 }
