@@ -34,7 +34,16 @@ func (x *index) lookup(qname string, qtype uint16) answer {
 	}
 	labels := mdns.SplitDomainName(strings.TrimSuffix(qname, "."+zone))
 	n := len(labels)
-	if n == 0 || labels[n-1] != "svc" {
+	if n == 1 && labels[0] == "dns-version" {
+		return x.versionAnswer(qname, qtype)
+	}
+	if n == 0 {
+		return answer{}
+	}
+	if labels[n-1] == "pod" {
+		return podAnswer(qname, labels, qtype)
+	}
+	if labels[n-1] != "svc" {
 		return answer{}
 	}
 	switch n {
@@ -102,9 +111,68 @@ func (x *index) serviceAnswer(qname string, svc *service, qtype uint16) answer {
 			}
 		})
 	case mdns.TypeSRV:
-		return x.srv(qname, svc, "", "")
+		a = x.srv(qname, svc, "", "")
+	}
+	if svc.headless && !x.hasEndpoints(svc) {
+		// The DNS specification: a headless Service with no ready
+		// endpoints answers NXDOMAIN, whatever the type asked.
+		return answer{}
 	}
 	return a
+}
+
+func (x *index) hasEndpoints(svc *service) bool {
+	found := false
+	x.eachEndpoint(svc, func(endpoint) { found = true })
+	return found
+}
+
+// schemaVersion is the version of the Kubernetes DNS specification these
+// records follow, published at dns-version.DOMAIN as the specification asks.
+const schemaVersion = "1.1.0"
+
+func (x *index) versionAnswer(qname string, qtype uint16) answer {
+	a := answer{exists: true}
+	if qtype == mdns.TypeTXT {
+		a.rrs = []mdns.RR{&mdns.TXT{
+			Hdr: mdns.RR_Header{Name: qname, Rrtype: mdns.TypeTXT, Class: mdns.ClassINET, Ttl: ttl},
+			Txt: []string{schemaVersion},
+		}}
+	}
+	return a
+}
+
+// podAnswer answers the specification's (deprecated but required) pod
+// records, A-B-C-D.NS.pod.DOMAIN for any address, without checking that
+// such a pod exists, as kube-dns did and CoreDNS's "pods insecure" does.
+// labels ends with "pod".
+func podAnswer(qname string, labels []string, qtype uint16) answer {
+	switch len(labels) {
+	case 1, 2: // pod.DOMAIN, NS.pod.DOMAIN
+		return answer{exists: true}
+	case 3:
+	default:
+		return answer{}
+	}
+	ip := podIP(labels[0])
+	if ip == nil {
+		return answer{}
+	}
+	return answer{exists: true, rrs: appendAddr(nil, qname, ip, qtype)}
+}
+
+// podIP parses the dashed address of a pod record label: 10-1-2-3 for
+// IPv4, 2001-db8--1 for IPv6; nil when the label is not one.
+func podIP(label string) net.IP {
+	if strings.Count(label, "-") == 3 {
+		if ip := net.ParseIP(strings.ReplaceAll(label, "-", ".")).To4(); ip != nil {
+			return ip
+		}
+	}
+	if ip := net.ParseIP(strings.ReplaceAll(label, "-", ":")); ip != nil && ip.To4() == nil {
+		return ip
+	}
+	return nil
 }
 
 func (x *index) endpointAnswer(qname string, svc *service, label string, qtype uint16) answer {

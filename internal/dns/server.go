@@ -1,7 +1,9 @@
-// Package dns owns the cluster DNS server: it answers A, AAAA, SRV, CNAME and
-// PTR queries for Services and their endpoints under the cluster domain from
-// an in-memory index kept current by Service and EndpointSlice informers, and
-// forwards every other name to upstream resolvers through a small cache.
+// Package dns owns the cluster DNS server: it answers the records of the
+// Kubernetes DNS specification (A, AAAA, SRV, CNAME and PTR for Services
+// and their endpoints, A-B-C-D.NS.pod names, the dns-version TXT record)
+// under the cluster domain from an in-memory index kept current by Service
+// and EndpointSlice informers, and forwards every other name to upstream
+// resolvers through a small cache.
 package dns
 
 import (
@@ -158,6 +160,46 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 	}
 }
 
+// maxChase bounds how many CNAMEs in a row an answer follows, so
+// ExternalName Services pointing at each other cannot loop.
+const maxChase = 8
+
+// chase follows an ExternalName's CNAME to the records the client asked
+// for, as the DNS specification's example answer shows, so a client gets
+// addresses in one round trip: inside the cluster domain from the index,
+// elsewhere through the forwarder. A target that cannot be resolved
+// leaves the CNAME alone for the client to follow.
+func (s *Server) chase(ctx context.Context, rrs []mdns.RR, q mdns.Question) []mdns.RR {
+	if q.Qtype == mdns.TypeCNAME || q.Qtype == mdns.TypeANY {
+		return nil
+	}
+	zone := s.index.domain + "."
+	var out []mdns.RR
+	for range maxChase {
+		if len(rrs) != 1 {
+			return out
+		}
+		cname, ok := rrs[0].(*mdns.CNAME)
+		if !ok {
+			return out
+		}
+		target := cname.Target
+		if target == zone || mdns.IsSubDomain(zone, target) {
+			rrs = s.index.lookup(target, q.Qtype).rrs
+			out = append(out, rrs...)
+			continue
+		}
+		m := new(mdns.Msg)
+		m.SetQuestion(target, q.Qtype)
+		up, err := s.fwd.forward(ctx, m)
+		if err != nil {
+			return out
+		}
+		return append(out, up.Answer...)
+	}
+	return out
+}
+
 // handle answers one query; it never returns nil.
 func (s *Server) handle(ctx context.Context, req *mdns.Msg) *mdns.Msg {
 	resp := new(mdns.Msg)
@@ -178,7 +220,7 @@ func (s *Server) handle(ctx context.Context, req *mdns.Msg) *mdns.Msg {
 	if q.Qclass == mdns.ClassINET && (qname == zone || mdns.IsSubDomain(zone, qname)) {
 		a := s.index.lookup(qname, q.Qtype)
 		resp.Authoritative = true
-		resp.Answer = a.rrs
+		resp.Answer = append(a.rrs, s.chase(ctx, a.rrs, q)...)
 		resp.Extra = a.extra
 		if !a.exists {
 			resp.Rcode = mdns.RcodeNameError

@@ -40,6 +40,17 @@ func clusterObjects() []runtime.Object {
 			ObjectMeta: metav1.ObjectMeta{Name: "ext", Namespace: "shop"},
 			Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "example.org"},
 		},
+		&corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: "alias", Namespace: "shop"},
+			Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "web.shop.svc.cluster.local"},
+		},
+		&corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: "empty", Namespace: "shop"},
+			Spec: corev1.ServiceSpec{
+				ClusterIP: corev1.ClusterIPNone, ClusterIPs: []string{corev1.ClusterIPNone},
+				Ports: []corev1.ServicePort{{Name: "pg", Protocol: corev1.ProtocolTCP, Port: 5432}},
+			},
+		},
 		&discoveryv1.EndpointSlice{
 			ObjectMeta:  metav1.ObjectMeta{Name: "db-abc", Namespace: "shop", Labels: map[string]string{discoveryv1.LabelServiceName: "db"}},
 			AddressType: discoveryv1.AddressTypeIPv4,
@@ -422,4 +433,22 @@ func TestForwardJoinsConcurrentMisses(t *testing.T) {
 	if got := count.Load(); got != 1 {
 		t.Errorf("upstream asked %d times, want 1", got)
 	}
+}
+
+// FuzzPodIP checks that a label podIP accepts names the address it came
+// from: writing the address back in dashed form parses to the same one.
+func FuzzPodIP(f *testing.F) {
+	for _, s := range []string{"10-244-0-9", "fd00-10--9", "1-2-3", "--ffff-1-2-3-4", "300-1-1-1", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, label string) {
+		ip := podIP(label)
+		if ip == nil {
+			return
+		}
+		dashed := strings.NewReplacer(".", "-", ":", "-").Replace(ip.String())
+		if back := podIP(dashed); !back.Equal(ip) {
+			t.Fatalf("podIP(%q) = %v, but its dashed form %q gives %v", label, ip, dashed, back)
+		}
+	})
 }
