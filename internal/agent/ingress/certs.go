@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -33,8 +34,8 @@ func parseCertificate(sec *corev1.Secret) (*tls.Certificate, error) {
 	return &cert, nil
 }
 
-// certCache parses each version of a Secret once, and logs a bad one
-// once per version rather than on every reload.
+// certCache parses each content of a Secret once, and logs a bad one
+// once per change rather than on every reload.
 type certCache struct {
 	log *slog.Logger
 
@@ -43,9 +44,9 @@ type certCache struct {
 }
 
 type certEntry struct {
-	version string
-	cert    *tls.Certificate
-	err     error
+	crt, key []byte // what cert or err was made from
+	cert     *tls.Certificate
+	err      error
 }
 
 func newCertCache(log *slog.Logger) *certCache {
@@ -56,14 +57,17 @@ func (c *certCache) get(sec *corev1.Secret) (*tls.Certificate, error) {
 	key := sec.Namespace + "/" + sec.Name
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.entries[key]; ok && e.version == sec.ResourceVersion && sec.ResourceVersion != "" {
+	crt, k := sec.Data[corev1.TLSCertKey], sec.Data[corev1.TLSPrivateKeyKey]
+	// Compare content, not resourceVersion: a change to labels must not
+	// log the same complaint again, and content is what was parsed.
+	if e, ok := c.entries[key]; ok && bytes.Equal(e.crt, crt) && bytes.Equal(e.key, k) {
 		return e.cert, e.err
 	}
 	cert, err := parseCertificate(sec)
 	if err != nil {
 		c.log.Warn("skipping TLS secret", "secret", key, "err", err)
 	}
-	c.entries[key] = certEntry{version: sec.ResourceVersion, cert: cert, err: err}
+	c.entries[key] = certEntry{crt: crt, key: k, cert: cert, err: err}
 	return cert, err
 }
 

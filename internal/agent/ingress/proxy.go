@@ -35,10 +35,10 @@ type handler struct {
 func newHandler(t *atomic.Pointer[table], log *slog.Logger) *handler {
 	h := &handler{table: t, log: log}
 	h.proxy = &httputil.ReverseProxy{
-		Rewrite:       rewrite,
-		Transport:     &retryTransport{base: newTransport()},
-		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		ErrorHandler:  h.proxyError,
+		Rewrite:      rewrite,
+		Transport:    &retryTransport{base: newTransport()},
+		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ErrorHandler: h.proxyError,
 	}
 	return h
 }
