@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -163,49 +164,75 @@ func namespaceOptions(pod *corev1.Pod) *runtimeapi.NamespaceOption {
 	return o
 }
 
-// dnsConfig is the pod's resolv.conf per its dnsPolicy. With no cluster
-// DNS configured, ClusterFirst falls back to the host's resolver, as the
-// kubelet does.
+// dnsConfig is the pod's resolv.conf per its dnsPolicy, as the kubelet
+// writes it: ClusterFirst names the cluster DNS, searches the pod's
+// namespace, the services and the cluster domain before the host's search
+// domains, with ndots:5 so that short names try those first. With no
+// cluster DNS configured, ClusterFirst falls back to the host's resolver.
+// A pod's dnsConfig adds to the result; options of the same name replace.
 func (k *Kubelet) dnsConfig(pod *corev1.Pod) *runtimeapi.DNSConfig {
 	policy := pod.Spec.DNSPolicy
 	if policy == "" {
 		policy = corev1.DNSClusterFirst
 	}
-	if policy == corev1.DNSClusterFirstWithHostNet && !pod.Spec.HostNetwork {
-		policy = corev1.DNSClusterFirst
-	}
+	cluster := len(k.cfg.ClusterDNS) > 0 &&
+		(policy == corev1.DNSClusterFirstWithHostNet || policy == corev1.DNSClusterFirst && !pod.Spec.HostNetwork)
 	var cfg *runtimeapi.DNSConfig
 	switch {
 	case policy == corev1.DNSNone:
 		cfg = &runtimeapi.DNSConfig{}
-	case (policy == corev1.DNSClusterFirst && !pod.Spec.HostNetwork || policy == corev1.DNSClusterFirstWithHostNet) && len(k.cfg.ClusterDNS) > 0:
-		d := k.cfg.ClusterDomain
-		cfg = &runtimeapi.DNSConfig{
-			Servers:  k.cfg.ClusterDNS,
-			Searches: []string{pod.Namespace + ".svc." + d, "svc." + d, d},
-			Options:  []string{"ndots:5"},
+	case cluster:
+		cfg = &runtimeapi.DNSConfig{Servers: k.cfg.ClusterDNS, Options: []string{"ndots:5"}}
+		if d := strings.TrimSuffix(k.cfg.ClusterDomain, "."); d != "" {
+			cfg.Searches = []string{pod.Namespace + ".svc." + d, "svc." + d, d}
 		}
-	default:
+		cfg.Searches = appendNew(cfg.Searches, hostResolvConf().Searches...)
+	case pod.Spec.DNSConfig == nil:
 		// The host's resolv.conf: nil makes the runtime copy it.
-		if pod.Spec.DNSConfig == nil {
-			return nil
-		}
+		return nil
+	default:
 		cfg = hostResolvConf()
 	}
 	if dc := pod.Spec.DNSConfig; dc != nil {
-		cfg.Servers = append(cfg.Servers, dc.Nameservers...)
-		cfg.Searches = append(cfg.Searches, dc.Searches...)
+		cfg.Servers = appendNew(cfg.Servers, dc.Nameservers...)
+		cfg.Searches = appendNew(cfg.Searches, dc.Searches...)
 		for _, o := range dc.Options {
+			opt := o.Name
 			if o.Value != nil {
-				cfg.Options = append(cfg.Options, o.Name+":"+*o.Value)
-			} else {
-				cfg.Options = append(cfg.Options, o.Name)
+				opt += ":" + *o.Value
 			}
+			cfg.Options = slices.DeleteFunc(cfg.Options, func(have string) bool {
+				name, _, _ := strings.Cut(have, ":")
+				return name == o.Name
+			})
+			cfg.Options = append(cfg.Options, opt)
 		}
+	}
+	// The resolver reads no more than these; the kubelet trims likewise
+	// rather than failing the pod.
+	if len(cfg.Servers) > 3 {
+		cfg.Servers = cfg.Servers[:3]
+	}
+	if len(cfg.Searches) > 32 {
+		cfg.Searches = cfg.Searches[:32]
 	}
 	return cfg
 }
 
+// appendNew appends the values not already in list, keeping its order.
+func appendNew(list []string, values ...string) []string {
+	out := slices.Clone(list)
+	for _, v := range values {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// hostResolvConf reads the host's resolver configuration. The last search
+// line wins, as in the resolver; "." and trailing dots are dropped so a
+// domain is not searched twice.
 func hostResolvConf() *runtimeapi.DNSConfig {
 	cfg := &runtimeapi.DNSConfig{}
 	b, err := os.ReadFile("/etc/resolv.conf")
@@ -221,7 +248,12 @@ func hostResolvConf() *runtimeapi.DNSConfig {
 		case "nameserver":
 			cfg.Servers = append(cfg.Servers, f[1])
 		case "search":
-			cfg.Searches = append(cfg.Searches, f[1:]...)
+			cfg.Searches = nil
+			for _, d := range f[1:] {
+				if d = strings.TrimSuffix(d, "."); d != "" {
+					cfg.Searches = append(cfg.Searches, d)
+				}
+			}
 		case "options":
 			cfg.Options = append(cfg.Options, f[1:]...)
 		}

@@ -1,6 +1,7 @@
 package kubelet
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -195,22 +196,48 @@ func TestExpander(t *testing.T) {
 }
 
 func TestDNSConfig(t *testing.T) {
-	k := &Kubelet{cfg: Config{ClusterDomain: "cluster.local", ClusterDNS: []string{"10.43.0.10"}}}
-	pod := &corev1.Pod{}
-	pod.Namespace = "shop"
-	c := k.dnsConfig(pod)
-	if c == nil || c.Servers[0] != "10.43.0.10" || c.Searches[0] != "shop.svc.cluster.local" || c.Options[0] != "ndots:5" {
-		t.Fatalf("ClusterFirst: %+v", c)
+	host := hostResolvConf()
+	clusterSearch := appendNew([]string{"shop.svc.cluster.local", "svc.cluster.local", "cluster.local"}, host.Searches...)
+	cases := []struct {
+		name        string
+		clusterDNS  []string
+		policy      corev1.DNSPolicy
+		hostNetwork bool
+		dnsConfig   *corev1.PodDNSConfig
+		want        *runtimeapi.DNSConfig // nil: the runtime copies the host's
+	}{
+		{name: "ClusterFirst", clusterDNS: []string{"10.43.0.10"},
+			want: &runtimeapi.DNSConfig{Servers: []string{"10.43.0.10"}, Searches: clusterSearch, Options: []string{"ndots:5"}}},
+		{name: "ClusterFirst without cluster DNS uses the host's", policy: corev1.DNSClusterFirst},
+		{name: "ClusterFirst on the host network uses the host's", clusterDNS: []string{"10.43.0.10"}, policy: corev1.DNSClusterFirst, hostNetwork: true},
+		{name: "ClusterFirstWithHostNet on the host network", clusterDNS: []string{"10.43.0.10"}, policy: corev1.DNSClusterFirstWithHostNet, hostNetwork: true,
+			want: &runtimeapi.DNSConfig{Servers: []string{"10.43.0.10"}, Searches: clusterSearch, Options: []string{"ndots:5"}}},
+		{name: "ClusterFirstWithHostNet off the host network is ClusterFirst", clusterDNS: []string{"10.43.0.10"}, policy: corev1.DNSClusterFirstWithHostNet,
+			want: &runtimeapi.DNSConfig{Servers: []string{"10.43.0.10"}, Searches: clusterSearch, Options: []string{"ndots:5"}}},
+		{name: "Default", clusterDNS: []string{"10.43.0.10"}, policy: corev1.DNSDefault},
+		{name: "None with dnsConfig", clusterDNS: []string{"10.43.0.10"}, policy: corev1.DNSNone,
+			dnsConfig: &corev1.PodDNSConfig{Nameservers: []string{"1.1.1.1"}, Searches: []string{"a.example"}, Options: []corev1.PodDNSConfigOption{{Name: "ndots", Value: ptr.To("2")}, {Name: "edns0"}}},
+			want:      &runtimeapi.DNSConfig{Servers: []string{"1.1.1.1"}, Searches: []string{"a.example"}, Options: []string{"ndots:2", "edns0"}}},
+		{name: "ClusterFirst merges dnsConfig", clusterDNS: []string{"10.43.0.10"},
+			dnsConfig: &corev1.PodDNSConfig{Nameservers: []string{"10.43.0.10", "1.1.1.1"}, Searches: []string{"cluster.local", "a.example"}, Options: []corev1.PodDNSConfigOption{{Name: "ndots", Value: ptr.To("1")}}},
+			want:      &runtimeapi.DNSConfig{Servers: []string{"10.43.0.10", "1.1.1.1"}, Searches: appendNew(clusterSearch, "a.example"), Options: []string{"ndots:1"}}},
+		{name: "at most three nameservers", policy: corev1.DNSNone,
+			dnsConfig: &corev1.PodDNSConfig{Nameservers: []string{"1.1.1.1", "1.1.1.2", "1.1.1.3", "1.1.1.4"}},
+			want:      &runtimeapi.DNSConfig{Servers: []string{"1.1.1.1", "1.1.1.2", "1.1.1.3"}}},
 	}
-	pod.Spec.DNSPolicy = corev1.DNSNone
-	pod.Spec.DNSConfig = &corev1.PodDNSConfig{Nameservers: []string{"1.1.1.1"}, Options: []corev1.PodDNSConfigOption{{Name: "ndots", Value: ptr.To("2")}}}
-	c = k.dnsConfig(pod)
-	if len(c.Servers) != 1 || c.Servers[0] != "1.1.1.1" || c.Options[0] != "ndots:2" {
-		t.Fatalf("None with dnsConfig: %+v", c)
-	}
-	k.cfg.ClusterDNS = nil
-	pod.Spec.DNSPolicy, pod.Spec.DNSConfig = corev1.DNSClusterFirst, nil
-	if c := k.dnsConfig(pod); c != nil {
-		t.Fatalf("ClusterFirst without cluster DNS: %+v, want the host's resolv.conf (nil)", c)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			k := &Kubelet{cfg: Config{ClusterDomain: "cluster.local", ClusterDNS: tc.clusterDNS}}
+			pod := &corev1.Pod{}
+			pod.Namespace = "shop"
+			pod.Spec.DNSPolicy = tc.policy
+			pod.Spec.HostNetwork = tc.hostNetwork
+			pod.Spec.DNSConfig = tc.dnsConfig
+			got := k.dnsConfig(pod)
+			if (got == nil) != (tc.want == nil) || got != nil && (!slices.Equal(got.Servers, tc.want.Servers) ||
+				!slices.Equal(got.Searches, tc.want.Searches) || !slices.Equal(got.Options, tc.want.Options)) {
+				t.Fatalf("got %+v, want %+v", got, tc.want)
+			}
+		})
 	}
 }
