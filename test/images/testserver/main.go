@@ -15,6 +15,8 @@
 //	/healthz, /readyz   200 "ok", or 500 once failed
 //	/fail?probe=P       makes P (healthz, readyz) answer 500
 //	/heal[?probe=P]     makes P (default: both) answer 200 again
+//	/ws                 WebSocket echo: each text message comes back as
+//	                    "HOSTNAME: message", binary ones unchanged
 //
 // With --grpc-port it also serves the standard gRPC health service, which
 // reports NOT_SERVING while /healthz is failed.
@@ -38,6 +40,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -129,6 +132,7 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("/readyz", probe(&s.ready))
 	mux.HandleFunc("/fail", s.fail)
 	mux.HandleFunc("/heal", s.heal)
+	mux.HandleFunc("/ws", s.websocket)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.log.Printf("%s %s %s from %s", r.Method, r.URL.RequestURI(), r.Proto, r.RemoteAddr)
 		mux.ServeHTTP(w, r)
@@ -238,6 +242,35 @@ func (s *server) allocate(w http.ResponseWriter, r *http.Request) {
 		s.alloc = append(s.alloc, chunk)
 	}
 	fmt.Fprintf(w, "allocated %d MiB, holding %d MiB\n", mb, len(s.alloc))
+}
+
+// upgrader accepts any origin: tests connect through ingresses and
+// port-forwards whose origin headers name whatever the client used.
+var upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+
+func (s *server) websocket(w http.ResponseWriter, r *http.Request) {
+	c, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // Upgrade has answered the client already
+	}
+	defer c.Close()
+	host, _ := os.Hostname()
+	for {
+		typ, msg, err := c.ReadMessage()
+		if err != nil {
+			if !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) {
+				s.log.Printf("websocket from %s: %v", r.RemoteAddr, err)
+			}
+			return
+		}
+		if typ == websocket.TextMessage {
+			msg = append([]byte(host+": "), msg...)
+		}
+		if err := c.WriteMessage(typ, msg); err != nil {
+			s.log.Printf("websocket to %s: %v", r.RemoteAddr, err)
+			return
+		}
+	}
 }
 
 func probe(ok *atomic.Bool) http.HandlerFunc {

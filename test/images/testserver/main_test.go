@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
 
 	"google.golang.org/grpc/health"
 )
@@ -62,5 +65,53 @@ func TestEndpoints(t *testing.T) {
 				t.Errorf("%s %s = %d %q, want %d containing %q", tc.method, tc.path, resp.StatusCode, body, tc.code, tc.want)
 			}
 		})
+	}
+}
+
+func TestWebSocketEcho(t *testing.T) {
+	s := &server{log: log.New(io.Discard, "", 0), grpcHealth: health.NewServer()}
+	srv := httptest.NewServer(s.routes())
+	defer srv.Close()
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	c, _, err := d.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cases := []struct {
+		name string
+		typ  int
+		send string
+		want string
+	}{
+		{"text", websocket.TextMessage, "hello", host + ": hello"},
+		{"empty text", websocket.TextMessage, "", host + ": "},
+		{"binary unchanged", websocket.BinaryMessage, "\x00\x01", "\x00\x01"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := c.WriteMessage(tc.typ, []byte(tc.send)); err != nil {
+				t.Fatal(err)
+			}
+			typ, got, err := c.ReadMessage()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if typ != tc.typ || string(got) != tc.want {
+				t.Errorf("got type %d %q, want type %d %q", typ, got, tc.typ, tc.want)
+			}
+		})
+	}
+	resp, err := http.Get(srv.URL + "/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("plain GET /ws = %d, want 400", resp.StatusCode)
 	}
 }
