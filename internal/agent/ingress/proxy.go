@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -39,6 +40,7 @@ func newHandler(t *atomic.Pointer[table], log *slog.Logger) *handler {
 		Transport:    &retryTransport{base: newTransport()},
 		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		ErrorHandler: h.proxyError,
+		BufferPool:   newBufferPool(),
 	}
 	return h
 }
@@ -144,6 +146,10 @@ func (rt *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		out.URL = &u
 		if body != nil {
 			out.Body = body
+			// A pooled connection the pod closed meanwhile fails before
+			// anything is written; GetBody lets the transport resend
+			// then, and refuses once part of the body has gone.
+			out.GetBody = body.again
 		}
 		var resp *http.Response
 		resp, err = rt.base.RoundTrip(out)
@@ -176,3 +182,27 @@ func (b *trackedBody) Read(p []byte) (int, error) {
 }
 
 func (b *trackedBody) Close() error { return nil }
+
+var errBodySent = errors.New("request body partly sent already; not resending it")
+
+func (b *trackedBody) again() (io.ReadCloser, error) {
+	if b.read.Load() {
+		return nil, errBodySent
+	}
+	return b, nil
+}
+
+// bufferPool recycles the buffers responses are copied through, which
+// would otherwise cost 32 KiB of garbage per request.
+type bufferPool struct{ pool sync.Pool }
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{pool: sync.Pool{New: func() any { return new([32 << 10]byte) }}}
+}
+
+func (p *bufferPool) Get() []byte { return p.pool.Get().(*[32 << 10]byte)[:] }
+func (p *bufferPool) Put(b []byte) {
+	if cap(b) == 32<<10 {
+		p.pool.Put((*[32 << 10]byte)(b[:32<<10]))
+	}
+}

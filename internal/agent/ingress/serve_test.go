@@ -513,9 +513,31 @@ func TestServe(t *testing.T) {
 		})
 	})
 
-	if err := r.stop(); !errors.Is(err, context.Canceled) {
-		t.Errorf("serve returned %v after its context ended, want context.Canceled", err)
-	}
+	t.Run("shutdown lets in-flight requests finish", func(t *testing.T) {
+		slow := make(chan string, 1)
+		go func() {
+			req, _ := http.NewRequest("GET", r.httpURL+"/slow", nil)
+			req.Host = "web.test"
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				slow <- err.Error()
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			slow <- fmt.Sprintf("%d %s", resp.StatusCode, b)
+		}()
+		time.Sleep(200 * time.Millisecond)
+		if err := r.stop(); !errors.Is(err, context.Canceled) {
+			t.Errorf("serve returned %v after its context ended, want context.Canceled", err)
+		}
+		if got := <-slow; got != "200 slow answer from other" {
+			t.Errorf("request in flight at shutdown: %q", got)
+		}
+		if _, err := http.Get(r.httpURL); err == nil {
+			t.Error("listener still accepts after shutdown")
+		}
+	})
 }
 
 func TestRunListenError(t *testing.T) {
