@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -25,6 +26,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
 )
 
 // testNetns creates a network namespace with lo up and a veth pair whose
@@ -555,4 +557,117 @@ func localService(name, clusterIP string, nodePort int32, node string) ([]*corev
 	svcs[0].Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
 	slices[0].Endpoints[0].NodeName = &node
 	return svcs, slices
+}
+
+// TestRunUpdatesInPlace runs the proxy against a fake clientset: the
+// first write is whole, an endpoint change after it is applied in place
+// and leaves the table as a whole write would, and the removed UDP
+// endpoint's conntrack entries are deleted.
+func TestRunUpdatesInPlace(t *testing.T) {
+	ns := testNetns(t)
+	calls := filepath.Join(t.TempDir(), "conntrack")
+	saved := conntrackCommand
+	conntrackCommand = []string{"/bin/sh", "-c", `echo "$@" >> ` + calls, "conntrack"}
+	t.Cleanup(func() { conntrackCommand = saved })
+
+	svcs, slices := webService("10.96.0.10", 0, "10.0.0.2", "10.0.0.3")
+	udpPort, udp := int32(5353), corev1.ProtocolUDP
+	svcs[0].Spec.Ports[0].Port, svcs[0].Spec.Ports[0].Protocol = 53, udp
+	slices[0].Ports = []discoveryv1.EndpointPort{{Port: &udpPort, Protocol: &udp}}
+	client := fake.NewClientset(svcs[0], slices[0])
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	applied := make(chan bool, 8)
+	done := make(chan error, 1)
+	nodeIPs := []netip.Addr{netip.MustParseAddr("10.0.0.1")}
+	go func() {
+		done <- RunWith(ctx, client, Options{NodeName: "node-a", NodeIPs: nodeIPs, Applied: func(full bool) { applied <- full }},
+			slog.New(slog.DiscardHandler))
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	next := func() bool {
+		t.Helper()
+		select {
+		case full := <-applied:
+			return full
+		case err := <-done:
+			t.Fatalf("Run ended: %v", err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("nothing applied in 10s")
+		}
+		return false
+	}
+	if !next() {
+		t.Error("first write was not whole")
+	}
+
+	slices[0].Endpoints = slices[0].Endpoints[1:]
+	if _, err := client.DiscoveryV1().EndpointSlices("default").Update(ctx, slices[0], metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if next() {
+		t.Error("endpoint change rewrote the whole table")
+	}
+	got := listTable(t, ns)
+	if want := listTableOf(t, ns, build(svcs, slices, "node-a", nodeIPs)); got != want {
+		t.Errorf("after the in-place update the table is\n%s\nwritten whole it is\n%s", got, want)
+	}
+	data, err := os.ReadFile(calls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53 --dst-nat 10.0.0.2\n"; string(data) != want {
+		t.Errorf("conntrack calls %q, want %q", data, want)
+	}
+
+	// Someone else removed the table: the in-place update fails and the
+	// table is written whole again.
+	if out, err := exec.Command("ip", "netns", "exec", ns, "nft", "delete", "table", "ip", Table).CombinedOutput(); err != nil {
+		t.Fatalf("nft delete table: %v: %s", err, out)
+	}
+	slices[0].Endpoints = append(slices[0].Endpoints, slices[0].Endpoints[0])
+	slices[0].Endpoints[1].Addresses = []string{"10.0.0.2"}
+	if _, err := client.DiscoveryV1().EndpointSlices("default").Update(ctx, slices[0], metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if !next() {
+		t.Error("a failed in-place update was not followed by a whole write")
+	}
+	got = listTable(t, ns)
+	if want := listTableOf(t, ns, build(svcs, slices, "node-a", nodeIPs)); got != want {
+		t.Errorf("after the repair the table is\n%s\nwritten whole it is\n%s", got, want)
+	}
+}
+
+func TestDeleteConntrack(t *testing.T) {
+	cases := []struct {
+		name    string
+		script  string
+		wantErr bool
+	}{
+		{"deleted", `echo "1 flow entries have been deleted."`, false},
+		{"nothing to delete", `echo "0 flow entries have been deleted." >&2; exit 1`, false},
+		{"failed", `echo "Operation not permitted" >&2; exit 1`, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			saved := conntrackCommand
+			conntrackCommand = []string{"/bin/sh", "-c", tc.script, "conntrack"}
+			t.Cleanup(func() { conntrackCommand = saved })
+			err := deleteConntrack(context.Background(), [][]string{{"-D", "-p", "udp"}})
+			if (err != nil) != tc.wantErr {
+				t.Errorf("got %v, want error %v", err, tc.wantErr)
+			}
+		})
+	}
+	saved := conntrackCommand
+	conntrackCommand = []string{"bosun-no-such-conntrack"}
+	t.Cleanup(func() { conntrackCommand = saved })
+	if err := deleteConntrack(context.Background(), [][]string{{"-D"}}); !errors.Is(err, errNoConntrack) {
+		t.Errorf("without the tool: %v, want errNoConntrack", err)
+	}
 }
