@@ -1,6 +1,8 @@
 package ingress
 
 import (
+	"crypto/tls"
+	"errors"
 	"slices"
 	"testing"
 
@@ -238,5 +240,51 @@ func TestIsDefaultClass(t *testing.T) {
 				t.Errorf("isDefaultClass = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestCertificateChoice(t *testing.T) {
+	certA, certB, certC, certD := &tls.Certificate{}, &tls.Certificate{}, &tls.Certificate{}, &tls.Certificate{}
+	byName := map[string]*tls.Certificate{"a": certA, "b": certB, "c": certC, "d": certD}
+	secret := func(name string) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name}, Type: corev1.SecretTypeTLS}
+	}
+	old := testIngress("old", 0)
+	old.Spec.TLS = []networkingv1.IngressTLS{
+		{Hosts: []string{"shop.test", "*.shop.test"}, SecretName: "a"},
+		{SecretName: "c"}, // no hosts: any name nothing else claims
+	}
+	young := testIngress("young", 1)
+	young.Spec.TLS = []networkingv1.IngressTLS{
+		{Hosts: []string{"SHOP.test", "api.shop.test"}, SecretName: "b"},
+		{Hosts: []string{"missing.test"}, SecretName: "absent"},
+		{Hosts: []string{"bad.test"}, SecretName: "d"},
+	}
+	source := func(s *corev1.Secret) (*tls.Certificate, error) {
+		if s.Name == "d" {
+			return nil, errors.New("bad key pair")
+		}
+		return byName[s.Name], nil
+	}
+	tbl := build(state{
+		ingresses: []*networkingv1.Ingress{young, old},
+		secrets:   []*corev1.Secret{secret("a"), secret("b"), secret("c"), secret("d")},
+	}, source)
+	cases := []struct {
+		sni  string
+		want *tls.Certificate
+	}{
+		{"shop.test", certA},     // the older Ingress claimed it first
+		{"api.shop.test", certB}, // an exact name beats the wildcard
+		{"www.shop.test", certA},
+		{"a.b.shop.test", certC}, // a wildcard covers one label only
+		{"missing.test", certC},  // the secret does not exist
+		{"bad.test", certC},      // the secret does not parse
+		{"", certC},
+	}
+	for _, tc := range cases {
+		if got := tbl.certificate(tc.sni); got != tc.want {
+			t.Errorf("certificate(%q) is not the expected one", tc.sni)
+		}
 	}
 }
