@@ -103,8 +103,14 @@ func serve(ctx context.Context, client kubernetes.Interface, cfg Config, httpLn,
 	}
 	h := newHandler(&c.table, log)
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug)
+	// Requests hang off base, not ctx, so ctx ending lets them finish;
+	// base ends after the graceful shutdown, which is what closes the
+	// upgraded connections (WebSockets) Shutdown does not wait for.
+	base, endRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer endRequests()
 	newServer := func() *http.Server {
 		return &http.Server{
+			BaseContext:       func(net.Listener) context.Context { return base },
 			Handler:           h,
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       120 * time.Second,
@@ -143,6 +149,7 @@ func serve(ctx context.Context, client kubernetes.Interface, cfg Config, httpLn,
 	go func() { watchErr <- c.watch(wctx) }()
 
 	var result error
+	watchEnded := false
 	select {
 	case <-ctx.Done():
 		result = ctx.Err()
@@ -150,11 +157,14 @@ func serve(ctx context.Context, client kubernetes.Interface, cfg Config, httpLn,
 		result = fmt.Errorf("ingress server: %w", err)
 	case err := <-watchErr:
 		result = fmt.Errorf("ingress watch: %w", err)
-		watchErr <- nil
+		watchEnded = true
 	}
 	stopWatch()
 	shutdown(servers, log)
-	<-watchErr
+	endRequests()
+	if !watchEnded {
+		<-watchErr
+	}
 	return result
 }
 

@@ -527,6 +527,11 @@ func TestServe(t *testing.T) {
 			b, _ := io.ReadAll(resp.Body)
 			slow <- fmt.Sprintf("%d %s", resp.StatusCode, b)
 		}()
+		ws, _, err := websocket.DefaultDialer.Dial(strings.Replace(r.httpURL, "http", "ws", 1)+"/ws", http.Header{"Host": {"web.test"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ws.Close()
 		time.Sleep(200 * time.Millisecond)
 		if err := r.stop(); !errors.Is(err, context.Canceled) {
 			t.Errorf("serve returned %v after its context ended, want context.Canceled", err)
@@ -536,6 +541,10 @@ func TestServe(t *testing.T) {
 		}
 		if _, err := http.Get(r.httpURL); err == nil {
 			t.Error("listener still accepts after shutdown")
+		}
+		ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, _, err := ws.ReadMessage(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("a WebSocket outlived the shutdown: read gave %v", err)
 		}
 	})
 }
