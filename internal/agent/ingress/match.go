@@ -40,21 +40,6 @@ func wildcardSuffix(host string) (string, bool) {
 	return host[i+1:], true
 }
 
-// hostMatches reports whether a rule host (exact or "*.suffix") matches
-// the already normalized request host; an empty rule host matches all.
-func hostMatches(rule, host string) bool {
-	rule = lowerASCII(rule)
-	switch {
-	case rule == "":
-		return true
-	case strings.HasPrefix(rule, "*."):
-		suffix, ok := wildcardSuffix(host)
-		return ok && suffix == rule[2:]
-	default:
-		return rule == host
-	}
-}
-
 // prefixKey is the form a Prefix path is stored under: trailing slashes
 // carry no meaning for element-wise matching, so "/foo/" and "/foo" are
 // the same rule, and "/" stays "/".
@@ -64,17 +49,6 @@ func prefixKey(p string) string {
 		return "/"
 	}
 	return p
-}
-
-// prefixMatches reports whether request path p matches Prefix rule path
-// rule element by element: "/foo" matches "/foo", "/foo/" and "/foo/bar"
-// but not "/foobar".
-func prefixMatches(rule, p string) bool {
-	rule = prefixKey(rule)
-	if rule == "/" {
-		return true
-	}
-	return strings.HasPrefix(p, rule) && (len(p) == len(rule) || p[len(rule)] == '/')
 }
 
 // prefixCandidates calls yield with every Prefix key that could match

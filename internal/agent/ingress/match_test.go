@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"strings"
 	"testing"
 
 	networkingv1 "k8s.io/api/networking/v1"
@@ -120,4 +121,33 @@ func TestPrefixMatchesAgreesWithTable(t *testing.T) {
 			t.Errorf("prefixMatches(%q, %q) = %v, want %v", tc.rule, tc.path, got, tc.want)
 		}
 	}
+}
+
+// The two functions below restate the spec's matching rules one rule at
+// a time; tests check the table's indexed lookups against them.
+
+// hostMatches reports whether a rule host (exact or "*.suffix") matches
+// the already normalized request host; an empty rule host matches all.
+func hostMatches(rule, host string) bool {
+	rule = lowerASCII(rule)
+	switch {
+	case rule == "":
+		return true
+	case strings.HasPrefix(rule, "*."):
+		suffix, ok := wildcardSuffix(host)
+		return ok && suffix == rule[2:]
+	default:
+		return rule == host
+	}
+}
+
+// prefixMatches reports whether request path p matches Prefix rule path
+// rule element by element: "/foo" matches "/foo", "/foo/" and "/foo/bar"
+// but not "/foobar".
+func prefixMatches(rule, p string) bool {
+	rule = prefixKey(rule)
+	if rule == "/" {
+		return true
+	}
+	return strings.HasPrefix(p, rule) && (len(p) == len(rule) || p[len(rule)] == '/')
 }

@@ -55,10 +55,9 @@ type table struct {
 	anyHost        *hostRules
 	defaultBackend *backend
 
-	certs       map[string]*tls.Certificate // by exact SNI name
-	wildCerts   map[string]*tls.Certificate // by the suffix after "*."
-	anyCert     *tls.Certificate            // from a tls entry without hosts
-	servedNames []string                    // namespace/name of every Ingress in the table
+	certs     map[string]*tls.Certificate // by exact SNI name
+	wildCerts map[string]*tls.Certificate // by the suffix after "*."
+	anyCert   *tls.Certificate            // from a tls entry without hosts
 }
 
 // lookup finds the backend for a request's Host header and path: exact
@@ -125,7 +124,6 @@ func build(s state, certs certSource) *table {
 		secrets[sec.Namespace+"/"+sec.Name] = sec
 	}
 	for _, ing := range ings {
-		t.servedNames = append(t.servedNames, ing.Namespace+"/"+ing.Name)
 		if db := ing.Spec.DefaultBackend; db != nil && t.defaultBackend == nil {
 			t.defaultBackend = r.backend(ing.Namespace, db)
 		}
