@@ -160,7 +160,7 @@ func Run(ctx context.Context, cfg Config) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := proxy.Run(ctx, cfg.Client, []netip.Addr{ip}, log.With("component", "proxy")); err != nil && ctx.Err() == nil {
+			if err := proxy.Run(ctx, cfg.Client, cfg.NodeName, []netip.Addr{ip}, log.With("component", "proxy")); err != nil && ctx.Err() == nil {
 				log.Error("service proxy stopped", "err", err)
 			}
 		}()
