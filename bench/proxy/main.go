@@ -74,7 +74,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	svcs, sls := objects(*services, *endpoints)
 
 	// The full write on its own, for comparison.
-	full := proxy.Ruleset(svcs, sls, "bench", nodeIPs)
+	full := proxy.Ruleset(svcs, sls, proxy.Node{Name: "bench", IPs: nodeIPs})
 	var fullTimes []time.Duration
 	for range 5 {
 		start := time.Now()

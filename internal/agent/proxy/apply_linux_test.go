@@ -29,6 +29,9 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 )
 
+// testNode is the node testNetns sets up.
+var testNode = Node{Name: "node-a", IPs: []netip.Addr{netip.MustParseAddr("10.0.0.1")}}
+
 // testNetns creates a network namespace with lo up and a veth pair whose
 // end veth0 holds the node address 10.0.0.1 and the endpoint addresses
 // 10.0.0.2 and 10.0.0.3, points nft into it, and removes it all when the
@@ -106,7 +109,7 @@ func TestApplyListsTable(t *testing.T) {
 	ns := testNetns(t)
 	ctx := context.Background()
 	svcs, slices := webService("10.96.0.20", 30080, "10.0.0.2", "10.0.0.3")
-	rs := Ruleset(svcs, slices, "node-a", []netip.Addr{netip.MustParseAddr("10.0.0.1")})
+	rs := Ruleset(svcs, slices, testNode)
 	// Twice: the second load replaces the first table.
 	for range 2 {
 		if err := Apply(ctx, rs); err != nil {
@@ -173,7 +176,7 @@ func TestTraffic(t *testing.T) {
 	svcs, slices := webService("10.96.0.20", 30080, "10.0.0.2", "10.0.0.3")
 	empty, _ := webService("10.96.0.21", 0)
 	empty[0].Name = "empty"
-	rs := Ruleset(append(svcs, empty...), slices, "node-a", []netip.Addr{netip.MustParseAddr("10.0.0.1")})
+	rs := Ruleset(append(svcs, empty...), slices, testNode)
 	if err := Apply(context.Background(), rs); err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +234,7 @@ func TestTraffic(t *testing.T) {
 	sticky, stickySlices := webService("10.96.0.22", 0, "10.0.0.2", "10.0.0.3")
 	sticky[0].Name, stickySlices[0].Labels[discoveryv1.LabelServiceName] = "sticky", "sticky"
 	sticky[0].Spec.SessionAffinity = corev1.ServiceAffinityClientIP
-	if err := Apply(context.Background(), Ruleset(append(append(svcs, empty...), sticky...), append(slices, stickySlices...), "node-a", []netip.Addr{netip.MustParseAddr("10.0.0.1")})); err != nil {
+	if err := Apply(context.Background(), Ruleset(append(append(svcs, empty...), sticky...), append(slices, stickySlices...), testNode)); err != nil {
 		t.Fatal(err)
 	}
 	seen = map[string]int{}
@@ -252,7 +255,7 @@ func TestTraffic(t *testing.T) {
 	udpSlices[0].Ports = []discoveryv1.EndpointPort{{Port: &udpPort, Protocol: &udpProto}}
 	all := append(append(append(svcs, empty...), sticky...), udpSvcs...)
 	allSlices := append(append(slices, stickySlices...), udpSlices...)
-	if err := Apply(context.Background(), Ruleset(all, allSlices, "node-a", []netip.Addr{netip.MustParseAddr("10.0.0.1")})); err != nil {
+	if err := Apply(context.Background(), Ruleset(all, allSlices, testNode)); err != nil {
 		t.Fatal(err)
 	}
 	var pc, uc net.PacketConn
@@ -368,7 +371,7 @@ func TestTrafficThroughNode(t *testing.T) {
 	local, localSlices := localService("local", "10.96.0.23", 30081, "node-a")
 	remote, remoteSlices := localService("remote", "10.96.0.24", 30082, "node-b")
 	rs := Ruleset(append(append(append(svcs, empty...), local...), remote...),
-		append(append(slices, localSlices...), remoteSlices...), "node-a", []netip.Addr{netip.MustParseAddr("10.0.0.1")})
+		append(append(slices, localSlices...), remoteSlices...), Node{Name: testNode.Name, IPs: testNode.IPs, PodCIDRs: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/24")}})
 	if err := Apply(context.Background(), rs); err != nil {
 		t.Fatal(err)
 	}
@@ -416,6 +419,8 @@ func TestTrafficThroughNode(t *testing.T) {
 		{"hairpin is masqueraded", pod, "10.96.0.20:80", "10.244.0.1"},
 		{"client to Local NodePort keeps its source", client, "10.0.0.1:30081", "10.0.0.9"},
 		{"node to Local NodePort without local endpoint is served", node, "10.0.0.1:30082", "10.244.0.1"},
+		// The pod is the endpoint: hairpin masquerade still applies.
+		{"pod to Local NodePort without local endpoint is served", pod, "10.0.0.1:30082", "10.244.0.1"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -580,9 +585,8 @@ func TestRunUpdatesInPlace(t *testing.T) {
 	defer cancel()
 	applied := make(chan bool, 8)
 	done := make(chan error, 1)
-	nodeIPs := []netip.Addr{netip.MustParseAddr("10.0.0.1")}
 	go func() {
-		done <- RunWith(ctx, client, Options{NodeName: "node-a", NodeIPs: nodeIPs, Applied: func(full bool) { applied <- full }},
+		done <- RunWith(ctx, client, Options{NodeName: testNode.Name, NodeIPs: testNode.IPs, Applied: func(full bool) { applied <- full }},
 			slog.New(slog.DiscardHandler))
 	}()
 	defer func() {
@@ -613,7 +617,7 @@ func TestRunUpdatesInPlace(t *testing.T) {
 		t.Error("endpoint change rewrote the whole table")
 	}
 	got := listTable(t, ns)
-	if want := listTableOf(t, ns, build(svcs, slices, "node-a", nodeIPs)); got != want {
+	if want := listTableOf(t, ns, build(svcs, slices, testNode)); got != want {
 		t.Errorf("after the in-place update the table is\n%s\nwritten whole it is\n%s", got, want)
 	}
 	data, err := os.ReadFile(calls)
@@ -638,7 +642,7 @@ func TestRunUpdatesInPlace(t *testing.T) {
 		t.Error("a failed in-place update was not followed by a whole write")
 	}
 	got = listTable(t, ns)
-	if want := listTableOf(t, ns, build(svcs, slices, "node-a", nodeIPs)); got != want {
+	if want := listTableOf(t, ns, build(svcs, slices, testNode)); got != want {
 		t.Errorf("after the repair the table is\n%s\nwritten whole it is\n%s", got, want)
 	}
 }

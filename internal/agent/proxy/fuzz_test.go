@@ -51,9 +51,9 @@ func FuzzRuleset(f *testing.F) {
 			}
 			return s
 		}
-		node := []netip.Addr{netip.MustParseAddr("192.168.1.10")}
-		got := Ruleset([]*corev1.Service{svc}, []*discoveryv1.EndpointSlice{mkSlice(ep1, ep2)}, "node-a", node)
-		if again := Ruleset([]*corev1.Service{svc}, []*discoveryv1.EndpointSlice{mkSlice(ep2, ep1)}, "node-a", node); again != got {
+		node := Node{Name: "node-a", IPs: []netip.Addr{netip.MustParseAddr("192.168.1.10")}, PodCIDRs: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/24")}}
+		got := Ruleset([]*corev1.Service{svc}, []*discoveryv1.EndpointSlice{mkSlice(ep1, ep2)}, node)
+		if again := Ruleset([]*corev1.Service{svc}, []*discoveryv1.EndpointSlice{mkSlice(ep2, ep1)}, node); again != got {
 			t.Fatalf("endpoint order changed the ruleset:\n%s\n----\n%s", got, again)
 		}
 		// The same service with Local policies and one endpoint gone: the
@@ -62,8 +62,8 @@ func FuzzRuleset(f *testing.F) {
 		local := svc.DeepCopy()
 		local.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
 		local.Spec.InternalTrafficPolicy = new(corev1.ServiceInternalTrafficPolicyLocal)
-		before := build([]*corev1.Service{svc}, []*discoveryv1.EndpointSlice{mkSlice(ep1, ep2)}, "node-a", node)
-		after := build([]*corev1.Service{local}, []*discoveryv1.EndpointSlice{mkSlice(ep1)}, "node-a", node)
+		before := build([]*corev1.Service{svc}, []*discoveryv1.EndpointSlice{mkSlice(ep1, ep2)}, node)
+		after := build([]*corev1.Service{local}, []*discoveryv1.EndpointSlice{mkSlice(ep1)}, node)
 		if script, ok := before.diff(before); !ok || script != "" {
 			t.Fatalf("diff of a table with itself: %q, %v", script, ok)
 		}

@@ -18,8 +18,8 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testda
 
 // TestRulesets runs the scenarios in testdata/*.txt. Each file holds YAML
 // documents separated by "---" lines: Services, EndpointSlices and one
-// "kind: Node" document whose "name" and "addresses" are the node's; then
-// a "----" line and the ruleset Ruleset makes of them.
+// "kind: Node" document whose "name", "addresses" and "podCIDRs" are the
+// node's; then a "----" line and the ruleset Ruleset makes of them.
 func TestRulesets(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.txt")
 	if err != nil || len(files) == 0 {
@@ -36,7 +36,7 @@ func TestRulesets(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := Ruleset(sc.services, sc.slices, sc.nodeName, sc.nodeIPs)
+			got := Ruleset(sc.services, sc.slices, sc.node)
 			if *rewrite {
 				if err := os.WriteFile(f, []byte(input+"----\n"+got), 0o644); err != nil {
 					t.Fatal(err)
@@ -115,11 +115,10 @@ func incrementalScript(before, after *model) string {
 type scenario struct {
 	services []*corev1.Service
 	slices   []*discoveryv1.EndpointSlice
-	nodeName string
-	nodeIPs  []netip.Addr
+	node     Node
 }
 
-func (s scenario) model() *model { return build(s.services, s.slices, s.nodeName, s.nodeIPs) }
+func (s scenario) model() *model { return build(s.services, s.slices, s.node) }
 
 func parseScenario(input string) (scenario, error) {
 	var sc scenario
@@ -128,6 +127,7 @@ func parseScenario(input string) (scenario, error) {
 			Kind      string   `json:"kind"`
 			Name      string   `json:"name"`
 			Addresses []string `json:"addresses"`
+			PodCIDRs  []string `json:"podCIDRs"`
 		}
 		if err := yaml.Unmarshal([]byte(doc), &head); err != nil {
 			return sc, fmt.Errorf("document %d: %w", i, err)
@@ -146,13 +146,20 @@ func parseScenario(input string) (scenario, error) {
 			}
 			sc.slices = append(sc.slices, s)
 		case "Node":
-			sc.nodeName = head.Name
+			sc.node.Name = head.Name
 			for _, a := range head.Addresses {
 				ip, err := netip.ParseAddr(a)
 				if err != nil {
 					return sc, fmt.Errorf("document %d: %w", i, err)
 				}
-				sc.nodeIPs = append(sc.nodeIPs, ip)
+				sc.node.IPs = append(sc.node.IPs, ip)
+			}
+			for _, c := range head.PodCIDRs {
+				p, err := netip.ParsePrefix(c)
+				if err != nil {
+					return sc, fmt.Errorf("document %d: %w", i, err)
+				}
+				sc.node.PodCIDRs = append(sc.node.PodCIDRs, p)
 			}
 		case "":
 			// an empty document, e.g. before a leading "---"

@@ -109,19 +109,39 @@ type model struct {
 	udp     map[string]udpPort           // by service port name
 }
 
-// Ruleset returns the nftables script that replaces the proxy's table
-// with one implementing services over the ready endpoints in slices.
-// nodeName is the node the rules are for, which decides which endpoints
-// are local; nodeIPs are its addresses, on which NodePorts answer.
-// Only IPv4 is programmed; objects with names the API server would not
-// accept are skipped, because their names end up in nft identifiers.
-// The output depends only on its input, in sorted order.
-func Ruleset(services []*corev1.Service, slices []*discoveryv1.EndpointSlice, nodeName string, nodeIPs []netip.Addr) string {
-	return build(services, slices, nodeName, nodeIPs).render()
+// Node is what the rules need to know of the node they are for.
+type Node struct {
+	// Name decides which endpoints are local.
+	Name string
+	// IPs are the addresses NodePorts answer on.
+	IPs []netip.Addr
+	// PodCIDRs hold this node's pods. Their traffic to a NodePort or
+	// external address of a service with externalTrafficPolicy Local may
+	// go to any endpoint, as it has no outside address to keep: without
+	// that, a pod on a node with no local endpoint could not reach the
+	// service's load balancer address at all.
+	PodCIDRs []netip.Prefix
 }
 
-func build(services []*corev1.Service, slices []*discoveryv1.EndpointSlice, nodeName string, nodeIPs []netip.Addr) *model {
+// Ruleset returns the nftables script that replaces the proxy's table
+// with one implementing services over the ready endpoints in slices for
+// node. Only IPv4 is programmed; objects with names the API server would
+// not accept are skipped, because their names end up in nft identifiers.
+// The output depends only on its input, in sorted order.
+func Ruleset(services []*corev1.Service, slices []*discoveryv1.EndpointSlice, node Node) string {
+	return build(services, slices, node).render()
+}
+
+func build(services []*corev1.Service, slices []*discoveryv1.EndpointSlice, node Node) *model {
 	m := &model{maps: map[string]map[string]string{}, udp: map[string]udpPort{}}
+	var cidrs []string
+	for _, p := range node.PodCIDRs {
+		if p.Addr().Is4() {
+			cidrs = append(cidrs, p.Masked().String())
+		}
+	}
+	sort.Strings(cidrs)
+	cidrs = dedupe(cidrs)
 	for _, mt := range mapTypes {
 		m.maps[mt.name] = map[string]string{}
 	}
@@ -136,7 +156,7 @@ func build(services []*corev1.Service, slices []*discoveryv1.EndpointSlice, node
 			m.maps[mapName][key] = verdict
 		}
 	}
-	for _, sp := range servicePorts(services, slices, nodeName) {
+	for _, sp := range servicePorts(services, slices, node.Name) {
 		ips, nodePorts := mapServiceIPs, mapServiceNodePorts
 		internal, external := "goto svc-"+sp.name, "goto ext-"+sp.name
 		if len(sp.endpoints) == 0 {
@@ -158,7 +178,7 @@ func build(services []*corev1.Service, slices []*discoveryv1.EndpointSlice, node
 			add(nodePorts, fmt.Sprintf("%s . %d", sp.proto, sp.nodePort), external)
 		}
 		if len(sp.endpoints) > 0 {
-			m.objects = append(m.objects, serviceObjects(sp)...)
+			m.objects = append(m.objects, serviceObjects(sp, cidrs)...)
 		}
 		if sp.proto == "udp" {
 			u := udpPort{addrs: append([]netip.Addr{sp.clusterIP}, sp.external...), port: sp.port, nodePort: sp.nodePort}
@@ -168,7 +188,7 @@ func build(services []*corev1.Service, slices []*discoveryv1.EndpointSlice, node
 			m.udp[sp.name] = u
 		}
 	}
-	for _, ip := range nodeIPs {
+	for _, ip := range node.IPs {
 		if ip.Is4() {
 			m.nodeIPs = append(m.nodeIPs, ip.String())
 		}
@@ -275,8 +295,9 @@ func writeSet(b *strings.Builder, kind, name, typ string, elements []string) {
 
 // serviceObjects returns the chains and sets of one service port with
 // endpoints: the external entry, the balancing chains over all and over
-// local endpoints, and per endpoint a chain and an affinity set.
-func serviceObjects(sp servicePort) []object {
+// local endpoints, and per endpoint a chain and an affinity set. podCIDRs
+// are the node's pod ranges, in nft syntax.
+func serviceObjects(sp servicePort, podCIDRs []string) []object {
 	var out []object
 	local := sp.local()
 	if len(sp.external) > 0 || sp.nodePort != 0 {
@@ -288,12 +309,16 @@ func serviceObjects(sp servicePort) []object {
 			ext.lines = []string{"meta mark set meta mark | " + masqMark, "goto svc-" + sp.name}
 		} else {
 			// Local keeps the client's address, so only this node's
-			// endpoints may answer. The node's own traffic has no
-			// address worth keeping and is served like Cluster.
-			ext.lines = []string{
-				"fib saddr type local meta mark set meta mark | " + masqMark,
-				"fib saddr type local goto svc-" + sp.name,
+			// endpoints may answer. The node's own traffic and its
+			// pods' have no outside address to keep and are served
+			// like Cluster; the node's is masqueraded as Cluster does.
+			if len(podCIDRs) > 0 {
+				ext.lines = append(ext.lines, fmt.Sprintf("ip saddr { %s } goto svc-%s", strings.Join(podCIDRs, ", "), sp.name))
 			}
+			ext.lines = append(ext.lines,
+				"fib saddr type local meta mark set meta mark | "+masqMark,
+				"fib saddr type local goto svc-"+sp.name,
+			)
 			if len(local) > 0 {
 				ext.lines = append(ext.lines, "goto local-"+sp.name)
 			} else {

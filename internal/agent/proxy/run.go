@@ -7,6 +7,9 @@ import (
 	"net/netip"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -20,7 +23,7 @@ const settle = 100 * time.Millisecond
 // Options is what RunWith needs to know about the node.
 type Options struct {
 	// NodeName decides which endpoints are local for the Local traffic
-	// policies.
+	// policies; the Node of that name gives the pod ranges (Node.PodCIDRs).
 	NodeName string
 	// NodeIPs are the addresses NodePorts answer on.
 	NodeIPs []netip.Addr
@@ -42,6 +45,11 @@ func RunWith(ctx context.Context, client kubernetes.Interface, o Options, log *s
 	factory := informers.NewSharedInformerFactory(client, 0)
 	svcInf := factory.Core().V1().Services()
 	sliceInf := factory.Discovery().V1().EndpointSlices()
+	// The node's own object, for its pod ranges.
+	nodeFactory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
+		lo.FieldSelector = fields.OneTermEqualSelector("metadata.name", o.NodeName).String()
+	}))
+	nodeInf := nodeFactory.Core().V1().Nodes()
 	changed := make(chan struct{}, 1)
 	poke := func(any) {
 		select {
@@ -50,14 +58,16 @@ func RunWith(ctx context.Context, client kubernetes.Interface, o Options, log *s
 		}
 	}
 	h := cache.ResourceEventHandlerFuncs{AddFunc: poke, UpdateFunc: func(_, o any) { poke(o) }, DeleteFunc: poke}
-	for _, inf := range []cache.SharedIndexInformer{svcInf.Informer(), sliceInf.Informer()} {
+	for _, inf := range []cache.SharedIndexInformer{svcInf.Informer(), sliceInf.Informer(), nodeInf.Informer()} {
 		if _, err := inf.AddEventHandler(h); err != nil {
 			return err
 		}
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
-	if !cache.WaitForCacheSync(ctx.Done(), svcInf.Informer().HasSynced, sliceInf.Informer().HasSynced) {
+	nodeFactory.Start(ctx.Done())
+	defer nodeFactory.Shutdown()
+	if !cache.WaitForCacheSync(ctx.Done(), svcInf.Informer().HasSynced, sliceInf.Informer().HasSynced, nodeInf.Informer().HasSynced) {
 		return ctx.Err()
 	}
 	// applied is the table in the kernel; nil until the first full write
@@ -73,7 +83,13 @@ func RunWith(ctx context.Context, client kubernetes.Interface, o Options, log *s
 		if err != nil {
 			return err
 		}
-		want := build(svcs, slices, o.NodeName, o.NodeIPs)
+		node := Node{Name: o.NodeName, IPs: o.NodeIPs}
+		// Until the node has its pod range its pods have none to be
+		// told apart by; that is a moment after it registers.
+		if n, err := nodeInf.Lister().Get(o.NodeName); err == nil {
+			node.PodCIDRs = podCIDRs(n)
+		}
+		want := build(svcs, slices, node)
 		full, err := apply(ctx, applied, want, log)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -115,6 +131,20 @@ func RunWith(ctx context.Context, client kubernetes.Interface, o Options, log *s
 		case <-time.After(settle):
 		}
 	}
+}
+
+func podCIDRs(n *corev1.Node) []netip.Prefix {
+	raw := n.Spec.PodCIDRs
+	if len(raw) == 0 && n.Spec.PodCIDR != "" {
+		raw = []string{n.Spec.PodCIDR}
+	}
+	var out []netip.Prefix
+	for _, c := range raw {
+		if p, err := netip.ParsePrefix(c); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // apply brings the kernel from applied (nil: unknown) to want: only the
