@@ -9,16 +9,16 @@ import (
 
 // diff returns the nft script that turns the table old describes into
 // the one m describes, in one transaction that touches only what
-// changed, or "" when nothing did. ok is false when the change cannot be
-// made in place (a set's declaration changed) and the table must be
-// written whole instead.
+// changed, or "" when nothing did. inPlace is false when the change
+// cannot be made in place (a set's declaration changed) and the table
+// must be written whole instead.
 //
 // The steps are ordered so that nothing is ever referenced before it
 // exists or deleted while referenced: elements leave the maps, new chains
 // and sets are declared, changed chains are refilled, elements enter the
 // maps, and last the chains and sets no longer wanted are emptied and
 // deleted.
-func (m *model) diff(old *model) (script string, ok bool) {
+func (m *model) diff(old *model) (script string, inPlace bool) {
 	var b strings.Builder
 	oldObjs, newObjs := objectIndex(old), objectIndex(m)
 
@@ -30,7 +30,7 @@ func (m *model) diff(old *model) (script string, ok bool) {
 	for _, mt := range mapTypes {
 		before, after := old.maps[mt.name], m.maps[mt.name]
 		for _, k := range sortedKeys(before) {
-			if v, ok := after[k]; !ok || v != before[k] {
+			if v, found := after[k]; !found || v != before[k] {
 				fmt.Fprintf(&b, "delete element ip %s %s { %s }\n", Table, mt.name, k)
 			}
 		}
@@ -69,7 +69,7 @@ func (m *model) diff(old *model) (script string, ok bool) {
 	for _, mt := range mapTypes {
 		before, after := old.maps[mt.name], m.maps[mt.name]
 		for _, k := range sortedKeys(after) {
-			if v, ok := before[k]; !ok || v != after[k] {
+			if v, found := before[k]; !found || v != after[k] {
 				fmt.Fprintf(&b, "add element ip %s %s { %s : %s }\n", Table, mt.name, k, after[k])
 			}
 		}
@@ -79,7 +79,7 @@ func (m *model) diff(old *model) (script string, ok bool) {
 	// rules of one gone chain no longer hold another gone one.
 	var gone []object
 	for _, o := range old.objects {
-		if _, ok := newObjs[o.name]; !ok {
+		if _, kept := newObjs[o.name]; !kept {
 			gone = append(gone, o)
 		}
 	}

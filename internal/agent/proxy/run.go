@@ -90,7 +90,7 @@ func RunWith(ctx context.Context, client kubernetes.Interface, o Options, log *s
 			node.PodCIDRs = podCIDRs(n)
 		}
 		want := build(svcs, slices, node)
-		full, err := apply(ctx, applied, want, log)
+		wrote, err := apply(ctx, applied, want, log)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -104,8 +104,8 @@ func RunWith(ctx context.Context, client kubernetes.Interface, o Options, log *s
 			}
 			continue
 		}
-		if o.Applied != nil && full != nil {
-			o.Applied(*full)
+		if o.Applied != nil && wrote != wroteNothing {
+			o.Applied(wrote == wroteWhole)
 		}
 		if applied != nil {
 			if stale := want.staleUDP(applied); len(stale) > 0 && !noConntrack {
@@ -147,22 +147,30 @@ func podCIDRs(n *corev1.Node) []netip.Prefix {
 	return out
 }
 
+// wrote is what apply did to the kernel's table.
+type wrote int
+
+const (
+	wroteNothing wrote = iota
+	wroteChanges
+	wroteWhole
+)
+
 // apply brings the kernel from applied (nil: unknown) to want: only the
-// difference when it can, else, or when that fails, the whole table. It
-// reports whether it wrote the whole table, or nil when nothing changed.
-func apply(ctx context.Context, applied, want *model, log *slog.Logger) (*bool, error) {
+// difference when it can, else, or when that fails, the whole table.
+func apply(ctx context.Context, applied, want *model, log *slog.Logger) (wrote, error) {
 	if applied != nil {
-		script, ok := want.diff(applied)
-		if ok && script == "" {
-			return nil, nil
+		script, inPlace := want.diff(applied)
+		if inPlace && script == "" {
+			return wroteNothing, nil
 		}
-		if ok {
+		if inPlace {
 			err := Apply(ctx, script)
 			if err == nil {
-				return new(false), nil
+				return wroteChanges, nil
 			}
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return wroteNothing, ctx.Err()
 			}
 			// The kernel may hold other than what we think (someone
 			// flushed the table); a full write repairs it either way.
@@ -170,7 +178,7 @@ func apply(ctx context.Context, applied, want *model, log *slog.Logger) (*bool, 
 		}
 	}
 	if err := Apply(ctx, want.render()); err != nil {
-		return nil, err
+		return wroteNothing, err
 	}
-	return new(true), nil
+	return wroteWhole, nil
 }
