@@ -25,7 +25,7 @@ func newAgentCommand(stderr io.Writer) *cobra.Command {
 	var (
 		serverURL, token, tokenFile, dataDir, nodeName, nodeIP, runtimeEndpoint, logLevel string
 		clusterDNS, clusterDomain                                                         string
-		port                                                                              int
+		port, ingressHTTP, ingressHTTPS                                                   int
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -80,6 +80,14 @@ func newAgentCommand(stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("serving certificate: %w", err)
 			}
+			for _, p := range []struct {
+				flag string
+				port int
+			}{{"--agent-port", port}, {"--ingress-http-port", ingressHTTP}, {"--ingress-https-port", ingressHTTPS}} {
+				if p.port < 0 || p.port > 65535 {
+					return fmt.Errorf("%s %d: must be between 0 and 65535", p.flag, p.port)
+				}
+			}
 			var dnsServers []string
 			if clusterDNS != "" {
 				if net.ParseIP(clusterDNS) == nil {
@@ -90,18 +98,20 @@ func newAgentCommand(stderr io.Writer) *cobra.Command {
 			cas := x509.NewCertPool()
 			cas.AppendCertsFromPEM(creds.CAPEM)
 			err = agent.Run(cmd.Context(), agent.Config{
-				DataDir:         dataDir,
-				NodeName:        nodeName,
-				NodeIP:          ip.String(),
-				Port:            port,
-				RuntimeEndpoint: runtimeEndpoint,
-				ClusterDomain:   clusterDomain,
-				ClusterDNS:      dnsServers,
-				Version:         apiserver.Version.GitVersion,
-				Client:          client,
-				ServingCert:     serving,
-				ClientCAs:       cas,
-				Log:             log,
+				DataDir:          dataDir,
+				NodeName:         nodeName,
+				NodeIP:           ip.String(),
+				Port:             port,
+				RuntimeEndpoint:  runtimeEndpoint,
+				ClusterDomain:    clusterDomain,
+				ClusterDNS:       dnsServers,
+				IngressHTTPPort:  ingressHTTP,
+				IngressHTTPSPort: ingressHTTPS,
+				Version:          apiserver.Version.GitVersion,
+				Client:           client,
+				ServingCert:      serving,
+				ClientCAs:        cas,
+				Log:              log,
 			})
 			if errors.Is(err, context.Canceled) {
 				return nil
@@ -120,6 +130,8 @@ func newAgentCommand(stderr io.Writer) *cobra.Command {
 	f.StringVar(&runtimeEndpoint, "container-runtime-endpoint", "", "CRI socket of a running container runtime (default: start containerd under the data directory)")
 	f.StringVar(&clusterDNS, "cluster-dns", "", "nameserver for ClusterFirst pods (default: the ClusterIP of kube-system/kube-dns)")
 	f.StringVar(&clusterDomain, "cluster-domain", "cluster.local", "cluster DNS domain, as the server's --cluster-domain")
+	f.IntVar(&ingressHTTP, "ingress-http-port", 80, "port of the node's Ingress controller for HTTP (0: off)")
+	f.IntVar(&ingressHTTPS, "ingress-https-port", 443, "port of the node's Ingress controller for HTTPS (0: off)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }

@@ -25,6 +25,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/bosun-sh/bosun/internal/agent/image"
+	"github.com/bosun-sh/bosun/internal/agent/ingress"
 	"github.com/bosun-sh/bosun/internal/agent/kubelet"
 	"github.com/bosun-sh/bosun/internal/agent/proxy"
 	"github.com/bosun-sh/bosun/internal/agent/runtime"
@@ -48,9 +49,12 @@ type Config struct {
 	// ClusterDNS are the nameservers of ClusterFirst pods; when empty the
 	// agent uses the ClusterIP of kube-system/kube-dns.
 	ClusterDNS []string
-	Labels     map[string]string
-	Version    string
-	Client     kubernetes.Interface
+	// IngressHTTPPort and IngressHTTPSPort are where the node's Ingress
+	// controller listens, on all addresses; 0 turns that listener off.
+	IngressHTTPPort, IngressHTTPSPort int
+	Labels                            map[string]string
+	Version                           string
+	Client                            kubernetes.Interface
 	// ServingCert and ClientCAs secure the agent's HTTPS endpoint: the
 	// API server must present a certificate from ClientCAs.
 	ServingCert tls.Certificate
@@ -165,6 +169,13 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 		}()
 	}
+	if cfg.IngressHTTPPort != 0 || cfg.IngressHTTPSPort != 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runIngress(ctx, cfg, log)
+		}()
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -176,6 +187,32 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 	log.Info("node agent running", "node", cfg.NodeName, "runtime", endpoint)
 	return k.Run(ctx)
+}
+
+// runIngress serves the cluster's Ingresses of the default class on the
+// node's ingress ports until ctx ends. A port taken by another program
+// costs the node its Ingress controller, not its pods: the failure is
+// logged and the agent goes on.
+func runIngress(ctx context.Context, cfg Config, log *slog.Logger) {
+	addr := func(port int) string {
+		if port == 0 {
+			return ""
+		}
+		return ":" + strconv.Itoa(port)
+	}
+	var status []netip.Addr
+	if ip, err := netip.ParseAddr(cfg.NodeIP); err == nil {
+		status = append(status, ip)
+	}
+	err := ingress.Run(ctx, cfg.Client, ingress.Config{
+		HTTPAddr:        addr(cfg.IngressHTTPPort),
+		HTTPSAddr:       addr(cfg.IngressHTTPSPort),
+		StatusAddresses: status,
+		Logger:          log,
+	})
+	if err != nil && ctx.Err() == nil {
+		log.Error("Ingresses are not served on this node; free the port or choose another with --ingress-http-port / --ingress-https-port", "err", err)
+	}
 }
 
 // discoverClusterDNS reads the ClusterIP of kube-system/kube-dns, which

@@ -35,18 +35,20 @@ func startAgent(ctx context.Context, wg *sync.WaitGroup, serverURL string, b *pk
 	go func() {
 		defer wg.Done()
 		err := agent.Run(ctx, agent.Config{
-			DataDir:         cfg.DataDir,
-			NodeName:        name,
-			NodeIP:          nodeIP.String(),
-			Port:            cfg.AgentPort,
-			RuntimeEndpoint: cfg.RuntimeEndpoint,
-			ClusterDomain:   cfg.ClusterDomain,
-			ClusterDNS:      []string{cfg.ClusterDNS},
-			Version:         apiserver.Version.GitVersion,
-			Client:          client,
-			ServingCert:     cert,
-			ClientCAs:       b.CAPool(),
-			Log:             log,
+			DataDir:          cfg.DataDir,
+			NodeName:         name,
+			NodeIP:           nodeIP.String(),
+			Port:             cfg.AgentPort,
+			RuntimeEndpoint:  cfg.RuntimeEndpoint,
+			ClusterDomain:    cfg.ClusterDomain,
+			ClusterDNS:       []string{cfg.ClusterDNS},
+			IngressHTTPPort:  cfg.IngressHTTP,
+			IngressHTTPSPort: cfg.IngressHTTPS,
+			Version:          apiserver.Version.GitVersion,
+			Client:           client,
+			ServingCert:      cert,
+			ClientCAs:        b.CAPool(),
+			Log:              log,
 		})
 		if err != nil && ctx.Err() == nil {
 			log.Error("node agent stopped", "err", err)

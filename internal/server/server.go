@@ -280,8 +280,16 @@ func Validate(cfg *Config) error {
 	if ip := net.ParseIP(cfg.ClusterDNS); ip == nil || !serviceNet.Contains(ip) {
 		return fmt.Errorf("--cluster-dns %q: must be an address in --service-cidr %s", cfg.ClusterDNS, cfg.ServiceCIDR)
 	}
-	if cfg.DNSPort < 0 || cfg.DNSPort > 65535 {
-		return fmt.Errorf("--dns-port %d: must be between 0 and 65535", cfg.DNSPort)
+	for _, p := range []struct {
+		flag string
+		port int
+	}{{"--dns-port", cfg.DNSPort}, {"--ingress-http-port", cfg.IngressHTTP}, {"--ingress-https-port", cfg.IngressHTTPS}} {
+		if p.port < 0 || p.port > 65535 {
+			return fmt.Errorf("%s %d: must be between 0 and 65535", p.flag, p.port)
+		}
+	}
+	if cfg.IngressHTTP != 0 && cfg.IngressHTTP == cfg.IngressHTTPS {
+		return fmt.Errorf("--ingress-http-port and --ingress-https-port are both %d", cfg.IngressHTTP)
 	}
 	if cfg.CompactionInterval <= 0 {
 		cfg.CompactionInterval = 5 * time.Minute
