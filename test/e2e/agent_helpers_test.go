@@ -128,6 +128,8 @@ type nodeOptions struct {
 	beforeStart func(dataDir string)
 	// skipImport leaves the test images out of the runtime.
 	skipImport bool
+	// args are added to the server's flags.
+	args []string
 }
 
 // startNode starts a one-node cluster on a fresh data directory, waits for
@@ -140,7 +142,7 @@ func startNode(t *testing.T, o nodeOptions) *node {
 	lockAgentHost(t)
 	tarball := testImages(t)
 	n := &node{name: "e2e-node", dataDir: t.TempDir(), t: t}
-	n.opts = serverOptions{dataDir: n.dataDir, agent: true, args: []string{"--node-name", n.name}}
+	n.opts = serverOptions{dataDir: n.dataDir, agent: true, args: append([]string{"--node-name", n.name}, o.args...)}
 	if o.beforeStart != nil {
 		o.beforeStart(n.dataDir)
 	}
