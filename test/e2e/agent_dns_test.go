@@ -1,0 +1,216 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	mdns "github.com/miekg/dns"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TestAgentClusterDNS: a ClusterFirst pod resolves Services by short,
+// namespaced and full name through the kube-dns Service, fetches from one
+// by name, finds a headless Service's pods, a StatefulSet pod's stable
+// name and an ExternalName's target, and names outside the cluster go to
+// the host's resolver.
+func TestAgentClusterDNS(t *testing.T) {
+	n := startNode(t, nodeOptions{})
+	client := n.server.client
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	dnsSvc, err := client.CoreV1().Services("kube-system").Get(ctx, "kube-dns", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("kube-dns Service: %v", err)
+	}
+	if dnsSvc.Spec.ClusterIP != "10.43.0.10" {
+		t.Fatalf("kube-dns ClusterIP %s, want 10.43.0.10 (the 10th address of the service range)", dnsSvc.Spec.ClusterIP)
+	}
+
+	n.apply(t, `
+apiVersion: v1
+kind: Namespace
+metadata: {name: dns}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: dns}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: server
+        image: bosun.test/testserver:1
+        ports: [{name: http, containerPort: 8080}]
+        readinessProbe: {httpGet: {path: /readyz, port: http}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: dns}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: http}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: dns}
+spec:
+  clusterIP: None
+  selector: {app: db}
+  ports: [{name: http, port: 8080}]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: dns}
+spec:
+  serviceName: db
+  replicas: 1
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: server
+        image: bosun.test/testserver:1
+        ports: [{name: http, containerPort: 8080}]
+        readinessProbe: {httpGet: {path: /readyz, port: http}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: alias, namespace: dns}
+spec:
+  type: ExternalName
+  externalName: web.dns.svc.cluster.local
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: dns}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: c, image: bosun.test/busybox:1, command: ["sleep", "3600"]}
+`)
+	n.waitPod(t, "dns", "client", 2*time.Minute, podRunning)
+	db := n.waitPod(t, "dns", "db-0", 2*time.Minute, podReady)
+	web, err := client.CoreV1().Services("dns").Get(ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	webIP, dbIP := web.Spec.ClusterIP, db.Status.PodIP
+
+	resolv := execIn(t, n, "dns", "client", "c", "cat", "/etc/resolv.conf")
+	for _, want := range []string{"nameserver 10.43.0.10", "search dns.svc.cluster.local svc.cluster.local cluster.local", "options ndots:5"} {
+		if !strings.Contains(resolv, want) {
+			t.Errorf("pod resolv.conf lacks %q:\n%s", want, resolv)
+		}
+	}
+
+	// nslookup prints the address after the name it resolved.
+	resolves := func(name, want string) {
+		t.Helper()
+		if err := eventually(time.Minute, time.Second, func() error {
+			out := execIn(t, n, "dns", "client", "c", "nslookup", name)
+			if !strings.Contains(out, "Address: "+want) {
+				return fmt.Errorf("nslookup %s: want %s in:\n%s", name, want, out)
+			}
+			return nil
+		}); err != nil {
+			t.Error(err)
+		}
+	}
+	// busybox's nslookup applies the search path to single-label names
+	// only; the dotted partial names are checked with wget below, which
+	// resolves through the C library (search path and ndots:5).
+	resolves("web", webIP)
+	resolves("web.dns.svc.cluster.local", webIP)
+	resolves("db.dns.svc.cluster.local", dbIP)
+	resolves("db-0.db.dns.svc.cluster.local", dbIP)
+	resolves("alias.dns.svc.cluster.local", webIP)
+
+	// By name, through the service proxy.
+	fetches := func(url string, want ...string) {
+		t.Helper()
+		if err := eventually(time.Minute, time.Second, func() error {
+			out := execIn(t, n, "dns", "client", "c", "timeout", "5", "wget", "-q", "-O-", url)
+			for _, w := range want {
+				if strings.Contains(out, w) {
+					return nil
+				}
+			}
+			return fmt.Errorf("wget %s: want one of %q in %s", url, want, out)
+		}); err != nil {
+			t.Error(err)
+		}
+	}
+	fetches("http://web/hostname", "web-")
+	fetches("http://web.dns/hostname", "web-")
+	fetches("http://web.dns.svc.cluster.local/hostname", "web-")
+	// kubernetes.default resolved if wget got as far as its address: the
+	// API server answers plain HTTP with a 400, or (bound to loopback, as
+	// the test server is) refuses the connection to its ClusterIP.
+	fetches("http://kubernetes.default:443/", "400 Bad Request", "(10.43.0.1)")
+
+	// A name outside the cluster is forwarded to the host's resolver. This
+	// machine is offline and its resolver answers NXDOMAIN for every name,
+	// so the check is that the cluster DNS relays that answer (not
+	// authoritative, same rcode as the host's resolver gives) instead of
+	// failing, as it does when no upstream answers.
+	upstream, err := mdns.ClientConfigFromFile("/etc/resolv.conf")
+	if err != nil || len(upstream.Servers) == 0 {
+		t.Fatalf("host resolv.conf: %v", err)
+	}
+	direct, err := dnsExchange(net.JoinHostPort(upstream.Servers[0], upstream.Port), "example.com.")
+	if err != nil {
+		t.Fatalf("host resolver: %v", err)
+	}
+	if err := eventually(30*time.Second, time.Second, func() error {
+		viaCluster, err := dnsExchange("10.43.0.10:53", "example.com.")
+		if err != nil {
+			return err
+		}
+		if viaCluster.Authoritative || viaCluster.Rcode != direct.Rcode || len(viaCluster.Answer) != len(direct.Answer) {
+			return fmt.Errorf("via cluster DNS: aa=%v %s %d answers; host resolver: %s %d answers",
+				viaCluster.Authoritative, mdns.RcodeToString[viaCluster.Rcode], len(viaCluster.Answer), mdns.RcodeToString[direct.Rcode], len(direct.Answer))
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
+	out := execIn(t, n, "dns", "client", "c", "nslookup", "example.com.")
+	if direct.Rcode == mdns.RcodeNameError && !strings.Contains(out, "NXDOMAIN") {
+		t.Errorf("nslookup example.com. in the pod: want the upstream's NXDOMAIN, got:\n%s", out)
+	}
+
+	// Deleting a Service removes its name.
+	n.k(t, "-n", "dns", "delete", "service", "web")
+	if err := eventually(30*time.Second, time.Second, func() error {
+		out := execIn(t, n, "dns", "client", "c", "nslookup", "web.dns.svc.cluster.local")
+		if !strings.Contains(out, "NXDOMAIN") {
+			return fmt.Errorf("deleted service still resolves:\n%s", out)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
+}
+
+// dnsExchange asks server for the A records of name over UDP.
+func dnsExchange(server, name string) (*mdns.Msg, error) {
+	m := new(mdns.Msg)
+	m.SetQuestion(name, mdns.TypeA)
+	c := &mdns.Client{Net: "udp", Timeout: 3 * time.Second}
+	r, _, err := c.Exchange(m, server)
+	if err != nil {
+		return nil, fmt.Errorf("asking %s for %s: %w", server, name, err)
+	}
+	return r, nil
+}
