@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/bosun-sh/bosun/internal/auth/authorizer"
 	"github.com/bosun-sh/bosun/internal/auth/rbac"
@@ -57,7 +58,9 @@ func TestDefaultPolicy(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel(); f.Shutdown() }()
 	f.Start(ctx.Done())
-	f.WaitForCacheSync(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), z.HasSynced) {
+		t.Fatal("authorizer did not sync")
+	}
 
 	authed := func(name string, groups ...string) user.Info {
 		return user.Info{Name: name, Groups: append(groups, user.AllAuthenticated)}

@@ -1,126 +1,266 @@
 package rbac
 
 import (
-	"fmt"
+	"slices"
+	"sync"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/bosun-sh/bosun/internal/auth/user"
 )
 
-// Index names on the binding informers. A binding is indexed under each
-// user name its subjects grant (a service account subject as its
-// system:serviceaccount: user name) and under each group; RoleBindings
-// under "namespace/name" so a lookup only sees the request's namespace.
-const (
-	indexUser  = "bosun.rbac/user"
-	indexGroup = "bosun.rbac/group"
-)
+// index holds the RBAC objects from the informers, arranged for
+// decisions: bindings by the user names and groups their subjects grant
+// (a service account subject under its system:serviceaccount: user name),
+// RoleBindings and Roles per namespace. One lock guards it all, taken for
+// reading for a whole decision so that it sees one state of the policy.
+type index struct {
+	mu           sync.RWMutex
+	clusterRoles map[string]*rbacv1.ClusterRole
+	crbs         map[string]*entry // by name
+	crbByUser    map[string][]*entry
+	crbByGroup   map[string][]*entry
+	namespaces   map[string]*nsIndex
 
-var bindingIndexers = cache.Indexers{
-	indexUser:  func(obj any) ([]string, error) { return bindingKeys(obj, rbacv1.UserKind) },
-	indexGroup: func(obj any) ([]string, error) { return bindingKeys(obj, rbacv1.GroupKind) },
+	synced []cache.InformerSynced
 }
 
-// bindingKeys lists the index keys of a binding's subjects of kind User
-// (with service accounts) or Group.
-func bindingKeys(obj any, kind string) ([]string, error) {
-	var (
-		subjects  []rbacv1.Subject
-		namespace string
-	)
-	switch b := obj.(type) {
-	case *rbacv1.ClusterRoleBinding:
-		subjects = b.Subjects
-	case *rbacv1.RoleBinding:
-		subjects, namespace = b.Subjects, b.Namespace
-	default:
-		return nil, fmt.Errorf("indexing RBAC bindings: unexpected %T", obj)
+type nsIndex struct {
+	roles   map[string]*rbacv1.Role
+	rbs     map[string]*entry
+	byUser  map[string][]*entry
+	byGroup map[string][]*entry
+}
+
+func (n *nsIndex) empty() bool { return len(n.roles) == 0 && len(n.rbs) == 0 }
+
+// entry is one indexed binding with the allow reason of each of its
+// subjects worked out once, so that an allowed request costs no
+// formatting.
+type entry struct {
+	kind, name, namespace string
+	roleRef               rbacv1.RoleRef
+	subjects              []rbacv1.Subject
+	reasons               []string
+}
+
+func newEntry(kind, name, namespace string, ref rbacv1.RoleRef, subjects []rbacv1.Subject) *entry {
+	e := &entry{kind: kind, name: name, namespace: namespace, roleRef: ref, subjects: subjects, reasons: make([]string, len(subjects))}
+	for i := range subjects {
+		e.reasons[i] = "RBAC: allowed by " + e.binding(i).String()
 	}
-	var keys []string
-	for _, s := range subjects {
-		var name string
-		switch {
-		case s.Kind == kind:
-			name = s.Name
-		case s.Kind == rbacv1.ServiceAccountKind && kind == rbacv1.UserKind:
+	return e
+}
+
+func (e *entry) binding(subject int) binding {
+	return binding{kind: e.kind, name: e.name, namespace: e.namespace, roleRef: &e.roleRef, subject: &e.subjects[subject], reason: e.reasons[subject]}
+}
+
+// keys lists the user names and groups e is indexed under.
+func (e *entry) keys() (users, groups []string) {
+	for _, s := range e.subjects {
+		switch s.Kind {
+		case rbacv1.UserKind:
+			users = append(users, s.Name)
+		case rbacv1.GroupKind:
+			groups = append(groups, s.Name)
+		case rbacv1.ServiceAccountKind:
 			ns := s.Namespace
 			if ns == "" {
-				ns = namespace
+				ns = e.namespace
 			}
-			if ns == "" {
-				continue
+			if ns != "" {
+				users = append(users, user.ServiceAccountUsername(ns, s.Name))
 			}
-			name = user.ServiceAccountUsername(ns, s.Name)
-		default:
+		}
+	}
+	return users, groups
+}
+
+func newIndex() *index {
+	return &index{
+		clusterRoles: map[string]*rbacv1.ClusterRole{},
+		crbs:         map[string]*entry{},
+		crbByUser:    map[string][]*entry{},
+		crbByGroup:   map[string][]*entry{},
+		namespaces:   map[string]*nsIndex{},
+	}
+}
+
+// watch feeds the index from the four informers.
+func (x *index) watch(roles, roleBindings, clusterRoles, clusterRoleBindings cache.SharedIndexInformer) {
+	for _, inf := range []cache.SharedIndexInformer{roles, roleBindings, clusterRoles, clusterRoleBindings} {
+		reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { x.set(obj, true) },
+			UpdateFunc: func(_, obj any) { x.set(obj, true) },
+			DeleteFunc: func(obj any) {
+				if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+					obj = t.Obj
+				}
+				x.set(obj, false)
+			},
+		})
+		if err != nil {
+			// Only a stopped informer refuses a handler; the
+			// authorizer then never syncs and so never allows.
+			x.synced = append(x.synced, func() bool { return false })
 			continue
 		}
-		if namespace != "" {
-			name = namespace + "/" + name
-		}
-		keys = append(keys, name)
+		x.synced = append(x.synced, reg.HasSynced)
 	}
-	return keys, nil
 }
 
-// indexedBindings reads bindings through the subject indexes.
-type indexedBindings struct {
-	rbs, crbs cache.Indexer
+func (x *index) hasSynced() bool {
+	for _, s := range x.synced {
+		if !s() {
+			return false
+		}
+	}
+	return true
 }
 
-func (x indexedBindings) clusterRoleBindings(u *user.Info) ([]*rbacv1.ClusterRoleBinding, error) {
-	var out []*rbacv1.ClusterRoleBinding
-	add := func(index, key string) error {
-		objs, err := x.crbs.ByIndex(index, key)
-		for _, o := range objs {
-			if b, ok := o.(*rbacv1.ClusterRoleBinding); ok && !containsPtr(out, b) {
-				out = append(out, b)
+// set adds or replaces obj in the index, or removes it.
+func (x *index) set(obj any, present bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	switch o := obj.(type) {
+	case *rbacv1.ClusterRole:
+		if present {
+			x.clusterRoles[o.Name] = o
+		} else {
+			delete(x.clusterRoles, o.Name)
+		}
+	case *rbacv1.Role:
+		n := x.namespace(o.Namespace)
+		if present {
+			n.roles[o.Name] = o
+		} else {
+			delete(n.roles, o.Name)
+			x.dropNamespaceIfEmpty(o.Namespace)
+		}
+	case *rbacv1.ClusterRoleBinding:
+		if old := x.crbs[o.Name]; old != nil {
+			unindex(old, x.crbByUser, x.crbByGroup)
+			delete(x.crbs, o.Name)
+		}
+		if present {
+			e := newEntry(clusterRoleBindingKind, o.Name, "", o.RoleRef, o.Subjects)
+			x.crbs[o.Name] = e
+			reindex(e, x.crbByUser, x.crbByGroup)
+		}
+	case *rbacv1.RoleBinding:
+		n := x.namespace(o.Namespace)
+		if old := n.rbs[o.Name]; old != nil {
+			unindex(old, n.byUser, n.byGroup)
+			delete(n.rbs, o.Name)
+		}
+		if present {
+			e := newEntry(roleBindingKind, o.Name, o.Namespace, o.RoleRef, o.Subjects)
+			n.rbs[o.Name] = e
+			reindex(e, n.byUser, n.byGroup)
+		} else {
+			x.dropNamespaceIfEmpty(o.Namespace)
+		}
+	}
+}
+
+func (x *index) namespace(ns string) *nsIndex {
+	n := x.namespaces[ns]
+	if n == nil {
+		n = &nsIndex{roles: map[string]*rbacv1.Role{}, rbs: map[string]*entry{}, byUser: map[string][]*entry{}, byGroup: map[string][]*entry{}}
+		x.namespaces[ns] = n
+	}
+	return n
+}
+
+func (x *index) dropNamespaceIfEmpty(ns string) {
+	if n := x.namespaces[ns]; n != nil && n.empty() {
+		delete(x.namespaces, ns)
+	}
+}
+
+func reindex(e *entry, byUser, byGroup map[string][]*entry) {
+	users, groups := e.keys()
+	for _, k := range users {
+		if !slices.Contains(byUser[k], e) {
+			byUser[k] = append(byUser[k], e)
+		}
+	}
+	for _, k := range groups {
+		if !slices.Contains(byGroup[k], e) {
+			byGroup[k] = append(byGroup[k], e)
+		}
+	}
+}
+
+func unindex(e *entry, byUser, byGroup map[string][]*entry) {
+	users, groups := e.keys()
+	for _, pair := range []struct {
+		m    map[string][]*entry
+		keys []string
+	}{{byUser, users}, {byGroup, groups}} {
+		for _, k := range pair.keys {
+			rest := slices.DeleteFunc(pair.m[k], func(o *entry) bool { return o == e })
+			if len(rest) == 0 {
+				delete(pair.m, k)
+			} else {
+				pair.m[k] = rest
 			}
 		}
-		return err
 	}
-	if err := add(indexUser, u.Name); err != nil {
-		return nil, err
-	}
-	for _, g := range u.Groups {
-		if err := add(indexGroup, g); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
 }
 
-func (x indexedBindings) roleBindings(u *user.Info, namespace string) ([]*rbacv1.RoleBinding, error) {
-	var out []*rbacv1.RoleBinding
-	prefix := namespace + "/"
-	add := func(index, key string) error {
-		objs, err := x.rbs.ByIndex(index, prefix+key)
-		for _, o := range objs {
-			if b, ok := o.(*rbacv1.RoleBinding); ok && !containsPtr(out, b) {
-				out = append(out, b)
+func (x *index) visit(u *user.Info, namespace string, v *visitor) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if !x.eachBinding(u, x.crbByUser, x.crbByGroup, v) || namespace == "" {
+		return
+	}
+	if n := x.namespaces[namespace]; n != nil {
+		x.eachBinding(u, n.byUser, n.byGroup, v)
+	}
+}
+
+// eachBinding shows v each entry naming u, once: from the list of the key
+// its first matching subject is indexed under, so that an entry found
+// through both the user's name and a group, or two groups, is seen once.
+// It reports whether v wants more.
+func (x *index) eachBinding(u *user.Info, byUser, byGroup map[string][]*entry, v *visitor) bool {
+	for _, e := range byUser[u.Name] {
+		if i, ok := appliesTo(u, e.subjects, e.namespace); ok && e.subjects[i].Kind != rbacv1.GroupKind {
+			if !x.show(e.binding(i), v) {
+				return false
 			}
 		}
-		return err
-	}
-	if err := add(indexUser, u.Name); err != nil {
-		return nil, err
 	}
 	for _, g := range u.Groups {
-		if err := add(indexGroup, g); err != nil {
-			return nil, err
+		for _, e := range byGroup[g] {
+			if i, ok := appliesTo(u, e.subjects, e.namespace); ok && e.subjects[i].Kind == rbacv1.GroupKind && e.subjects[i].Name == g {
+				if !x.show(e.binding(i), v) {
+					return false
+				}
+			}
 		}
 	}
-	return out, nil
+	return true
 }
 
-// containsPtr reports whether s holds p; a binding naming both a user and
-// one of their groups is found twice. The lists are short.
-func containsPtr[T any](s []*T, p *T) bool {
-	for _, q := range s {
-		if q == p {
-			return true
+func (x *index) show(b binding, v *visitor) bool {
+	switch b.roleKind() {
+	case "ClusterRole":
+		if r := x.clusterRoles[b.roleRef.Name]; r != nil {
+			return v.visit(b, r.Rules, nil)
 		}
+		return v.visit(b, nil, b.resolveError(apierrors.NewNotFound(clusterRoleResource, b.roleRef.Name)))
+	case "Role":
+		if n := x.namespaces[b.namespace]; n != nil {
+			if r := n.roles[b.roleRef.Name]; r != nil {
+				return v.visit(b, r.Rules, nil)
+			}
+		}
+		return v.visit(b, nil, b.resolveError(apierrors.NewNotFound(roleResource, b.roleRef.Name)))
 	}
-	return false
+	return v.visit(b, nil, b.badReference())
 }

@@ -16,19 +16,21 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/informers"
 	rbaclisters "k8s.io/client-go/listers/rbac/v1"
-	"k8s.io/client-go/tools/cache"
 
 	"github.com/bosun-sh/bosun/internal/auth/authorizer"
 	"github.com/bosun-sh/bosun/internal/auth/user"
 )
 
-// Authorizer decides on requests from the RBAC objects in its listers.
+// Authorizer decides on requests from the RBAC objects in its listers
+// or in its own index.
 type Authorizer struct {
-	roles        rbaclisters.RoleLister
-	clusterRoles rbaclisters.ClusterRoleLister
-	bindings     bindingSource
+	// Exactly one is set. Two concrete fields rather than an interface
+	// keep a decision's working state on the stack.
+	idx *index
+	lst *listerSource
 }
 
 var (
@@ -41,66 +43,38 @@ var (
 // request's namespace, which is right but grows with their number;
 // NewFromInformers finds a user's bindings through an index instead.
 func New(roles rbaclisters.RoleLister, roleBindings rbaclisters.RoleBindingLister, clusterRoles rbaclisters.ClusterRoleLister, clusterRoleBindings rbaclisters.ClusterRoleBindingLister) *Authorizer {
-	return &Authorizer{roles: roles, clusterRoles: clusterRoles, bindings: listerBindings{roleBindings, clusterRoleBindings}}
+	return &Authorizer{lst: &listerSource{roles, roleBindings, clusterRoles, clusterRoleBindings}}
 }
 
-// NewFromInformers returns an authorizer over f's RBAC informers, adding
-// to the binding informers an index by subject so a decision only reads
-// the bindings naming the user or one of their groups. The caller starts
-// f and waits for its caches. If an index cannot be added, the authorizer
-// reads every binding instead, as New's does: slower, equally right.
+// NewFromInformers returns an authorizer over f's RBAC informers that
+// keeps its own index of bindings by subject and of roles by name, fed by
+// the informers' events, so a decision reads only the bindings naming the
+// user or one of their groups and allocates nothing. The caller starts f;
+// the authorizer has no opinion on anything until HasSynced.
 func NewFromInformers(f informers.SharedInformerFactory) *Authorizer {
-	rbac := f.Rbac().V1()
-	rbInf, crbInf := rbac.RoleBindings().Informer(), rbac.ClusterRoleBindings().Informer()
-	a := New(rbac.Roles().Lister(), rbac.RoleBindings().Lister(), rbac.ClusterRoles().Lister(), rbac.ClusterRoleBindings().Lister())
-	if addIndexers(rbInf, bindingIndexers) == nil && addIndexers(crbInf, bindingIndexers) == nil {
-		a.bindings = indexedBindings{rbs: rbInf.GetIndexer(), crbs: crbInf.GetIndexer()}
-	}
-	return a
+	x := newIndex()
+	r := f.Rbac().V1()
+	x.watch(r.Roles().Informer(), r.RoleBindings().Informer(), r.ClusterRoles().Informer(), r.ClusterRoleBindings().Informer())
+	return &Authorizer{idx: x}
 }
 
-// addIndexers adds idx unless an earlier authorizer on the same informer
-// already did.
-func addIndexers(inf cache.SharedIndexInformer, idx cache.Indexers) error {
-	have := inf.GetIndexer().GetIndexers()
-	missing := cache.Indexers{}
-	for name, fn := range idx {
-		if _, ok := have[name]; !ok {
-			missing[name] = fn
-		}
-	}
-	if len(missing) == 0 {
-		return nil
-	}
-	return inf.AddIndexers(missing)
+// HasSynced reports whether the authorizer has seen the informers'
+// initial lists. An authorizer from New always has.
+func (z *Authorizer) HasSynced() bool {
+	return z.idx == nil || z.idx.hasSynced()
 }
 
 // Authorize allows a when a rule of a role bound to its user matches.
 // Bindings whose role cannot be found are skipped; if nothing allows,
 // the reason lists them. The error is always nil.
 func (z *Authorizer) Authorize(_ context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
-	var (
-		allowedBy binding
-		errs      []error
-	)
-	z.visit(&a.User, requestNamespace(&a), func(b binding, rules []rbacv1.PolicyRule, err error) bool {
-		if err != nil {
-			errs = append(errs, err)
-			return true
-		}
-		for i := range rules {
-			if RuleAllows(&a, &rules[i]) {
-				allowedBy = b
-				return false
-			}
-		}
-		return true
-	})
-	if allowedBy.kind != "" {
-		return authorizer.Allow, "RBAC: allowed by " + allowedBy.String(), nil
+	v := visitor{authorizing: true, attrs: a}
+	z.visit(&a.User, requestNamespace(&a), &v)
+	if v.allowed {
+		return authorizer.Allow, v.allowedBy.allowReason(), nil
 	}
-	if len(errs) > 0 {
-		return authorizer.NoOpinion, "RBAC: " + errors.Join(errs...).Error(), nil
+	if len(v.errs) > 0 {
+		return authorizer.NoOpinion, "RBAC: " + errors.Join(v.errs...).Error(), nil
 	}
 	return authorizer.NoOpinion, "", nil
 }
@@ -119,94 +93,95 @@ func requestNamespace(a *authorizer.Attributes) string {
 // ClusterRoleBindings and of its RoleBindings there. Non-resource rules
 // come only from ClusterRoleBindings, the only place they take effect.
 func (z *Authorizer) RulesFor(_ context.Context, u user.Info, namespace string) (resourceRules, nonResourceRules []rbacv1.PolicyRule, incomplete bool, err error) {
-	var errs []error
-	z.visit(&u, namespace, func(b binding, rules []rbacv1.PolicyRule, err error) bool {
-		if err != nil {
-			errs = append(errs, err)
-			return true
-		}
-		for _, r := range rules {
-			if len(r.Resources) > 0 {
-				rr := r
-				rr.NonResourceURLs = nil
-				resourceRules = append(resourceRules, rr)
-			}
-			if len(r.NonResourceURLs) > 0 && b.kind == "ClusterRoleBinding" {
-				nr := r
-				nr.APIGroups, nr.Resources, nr.ResourceNames = nil, nil, nil
-				nonResourceRules = append(nonResourceRules, nr)
+	v := visitor{}
+	z.visit(&u, namespace, &v)
+	return v.resourceRules, v.nonResourceRules, len(v.errs) > 0, errors.Join(v.errs...)
+}
+
+// visit shows v the rules of each role bound to u that applies in
+// namespace (cluster-wide bindings first, then namespace's RoleBindings),
+// or the error resolving one, until v is done.
+func (z *Authorizer) visit(u *user.Info, namespace string, v *visitor) {
+	if z.idx != nil {
+		z.idx.visit(u, namespace, v)
+		return
+	}
+	z.lst.visit(u, namespace, v)
+}
+
+// visitor is the state of one Authorize or RulesFor.
+type visitor struct {
+	authorizing bool
+	// attrs is a copy, not a pointer: escape analysis does not tell the
+	// fields of a visitor apart, and errs goes to the heap.
+	attrs     authorizer.Attributes
+	allowed   bool
+	allowedBy binding
+	errs      []error
+
+	resourceRules, nonResourceRules []rbacv1.PolicyRule
+}
+
+// visit takes the rules granted through b, or the error finding them,
+// and reports whether to go on.
+func (v *visitor) visit(b binding, rules []rbacv1.PolicyRule, err error) bool {
+	if err != nil {
+		v.errs = append(v.errs, err)
+		return true
+	}
+	if v.authorizing {
+		for i := range rules {
+			if RuleAllows(&v.attrs, &rules[i]) {
+				v.allowed, v.allowedBy = true, b
+				return false
 			}
 		}
 		return true
-	})
-	return resourceRules, nonResourceRules, len(errs) > 0, errors.Join(errs...)
+	}
+	for _, r := range rules {
+		if len(r.Resources) > 0 {
+			rr := r
+			rr.NonResourceURLs = nil
+			v.resourceRules = append(v.resourceRules, rr)
+		}
+		if len(r.NonResourceURLs) > 0 && b.kind == clusterRoleBindingKind {
+			nr := r
+			nr.APIGroups, nr.Resources, nr.ResourceNames = nil, nil, nil
+			v.nonResourceRules = append(v.nonResourceRules, nr)
+		}
+	}
+	return true
 }
 
-// visit calls fn with the rules of each role bound to u that applies in
-// namespace (cluster-wide bindings first, then namespace's RoleBindings),
-// or with the error resolving one, until fn returns false.
-func (z *Authorizer) visit(u *user.Info, namespace string, fn func(b binding, rules []rbacv1.PolicyRule, err error) bool) {
-	crbs, err := z.bindings.clusterRoleBindings(u)
-	if err != nil && !fn(binding{}, nil, fmt.Errorf("listing cluster role bindings: %w", err)) {
-		return
+const (
+	roleBindingKind        = "RoleBinding"
+	clusterRoleBindingKind = "ClusterRoleBinding"
+)
+
+var (
+	clusterRoleResource = schema.GroupResource{Group: rbacv1.GroupName, Resource: "clusterrole"}
+	roleResource        = schema.GroupResource{Group: rbacv1.GroupName, Resource: "role"}
+)
+
+// roleKind says which kind of role b refers to, "" for a reference no
+// binding of its kind may make.
+func (b *binding) roleKind() string {
+	switch {
+	case b.roleRef.Kind == "ClusterRole":
+		return "ClusterRole"
+	case b.roleRef.Kind == "Role" && b.kind == roleBindingKind:
+		return "Role"
 	}
-	for _, crb := range crbs {
-		i, ok := appliesTo(u, crb.Subjects, "")
-		if !ok {
-			continue
-		}
-		b := binding{kind: "ClusterRoleBinding", name: crb.Name, roleRef: &crb.RoleRef, subject: &crb.Subjects[i]}
-		rules, err := z.clusterRoleRules(&crb.RoleRef)
-		if err != nil {
-			err = fmt.Errorf("%s: %w", b.String(), err)
-		}
-		if !fn(b, rules, err) {
-			return
-		}
-	}
-	if namespace == "" {
-		return
-	}
-	rbs, err := z.bindings.roleBindings(u, namespace)
-	if err != nil && !fn(binding{}, nil, fmt.Errorf("listing role bindings in namespace %q: %w", namespace, err)) {
-		return
-	}
-	for _, rb := range rbs {
-		i, ok := appliesTo(u, rb.Subjects, rb.Namespace)
-		if !ok {
-			continue
-		}
-		b := binding{kind: "RoleBinding", name: rb.Name, namespace: rb.Namespace, roleRef: &rb.RoleRef, subject: &rb.Subjects[i]}
-		var rules []rbacv1.PolicyRule
-		switch rb.RoleRef.Kind {
-		case "ClusterRole":
-			rules, err = z.clusterRoleRules(&rb.RoleRef)
-		case "Role":
-			var r *rbacv1.Role
-			if r, err = z.roles.Roles(rb.Namespace).Get(rb.RoleRef.Name); err == nil {
-				rules = r.Rules
-			}
-		default:
-			err = fmt.Errorf("role reference of unsupported kind %q", rb.RoleRef.Kind)
-		}
-		if err != nil {
-			err = fmt.Errorf("%s: %w", b.String(), err)
-		}
-		if !fn(b, rules, err) {
-			return
-		}
-	}
+	return ""
 }
 
-func (z *Authorizer) clusterRoleRules(ref *rbacv1.RoleRef) ([]rbacv1.PolicyRule, error) {
-	if ref.Kind != "ClusterRole" {
-		return nil, fmt.Errorf("role reference of unsupported kind %q", ref.Kind)
-	}
-	r, err := z.clusterRoles.Get(ref.Name)
-	if err != nil {
-		return nil, err
-	}
-	return r.Rules, nil
+// resolveError says why the role of b was not found.
+func (b *binding) resolveError(err error) error {
+	return fmt.Errorf("%s: %w", b.String(), err)
+}
+
+func (b *binding) badReference() error {
+	return b.resolveError(fmt.Errorf("a %s can not refer to a role of kind %q", b.kind, b.roleRef.Kind))
 }
 
 // binding names the binding and subject that granted a request; it is
@@ -215,6 +190,16 @@ type binding struct {
 	kind, name, namespace string
 	roleRef               *rbacv1.RoleRef
 	subject               *rbacv1.Subject
+	// reason, when set, is "RBAC: allowed by " and String(), worked out
+	// when the binding was indexed.
+	reason string
+}
+
+func (b binding) allowReason() string {
+	if b.reason != "" {
+		return b.reason
+	}
+	return "RBAC: allowed by " + b.String()
 }
 
 // String reads as Kubernetes writes it, e.g. `RoleBinding "dev/team" of
@@ -274,22 +259,60 @@ func isServiceAccount(username, namespace, name string) bool {
 		strings.HasPrefix(rest, namespace) && rest[len(namespace)] == ':' && strings.HasSuffix(rest, name)
 }
 
-// bindingSource finds the bindings that may name a user. It may return
-// more than those (the caller checks subjects) but never fewer.
-type bindingSource interface {
-	clusterRoleBindings(u *user.Info) ([]*rbacv1.ClusterRoleBinding, error)
-	roleBindings(u *user.Info, namespace string) ([]*rbacv1.RoleBinding, error)
+// listerSource reads every binding through the listers.
+type listerSource struct {
+	roles        rbaclisters.RoleLister
+	rbs          rbaclisters.RoleBindingLister
+	clusterRoles rbaclisters.ClusterRoleLister
+	crbs         rbaclisters.ClusterRoleBindingLister
 }
 
-type listerBindings struct {
-	rbs  rbaclisters.RoleBindingLister
-	crbs rbaclisters.ClusterRoleBindingLister
+func (l *listerSource) visit(u *user.Info, namespace string, v *visitor) {
+	crbs, err := l.crbs.List(labels.Everything())
+	if err != nil {
+		v.visit(binding{}, nil, fmt.Errorf("listing cluster role bindings: %w", err))
+	}
+	for _, b := range crbs {
+		if i, ok := appliesTo(u, b.Subjects, ""); ok {
+			bb := binding{kind: clusterRoleBindingKind, name: b.Name, roleRef: &b.RoleRef, subject: &b.Subjects[i]}
+			rules, err := l.rules(&bb)
+			if !v.visit(bb, rules, err) {
+				return
+			}
+		}
+	}
+	if namespace == "" {
+		return
+	}
+	rbs, err := l.rbs.RoleBindings(namespace).List(labels.Everything())
+	if err != nil {
+		v.visit(binding{}, nil, fmt.Errorf("listing role bindings in namespace %q: %w", namespace, err))
+	}
+	for _, b := range rbs {
+		if i, ok := appliesTo(u, b.Subjects, b.Namespace); ok {
+			bb := binding{kind: roleBindingKind, name: b.Name, namespace: b.Namespace, roleRef: &b.RoleRef, subject: &b.Subjects[i]}
+			rules, err := l.rules(&bb)
+			if !v.visit(bb, rules, err) {
+				return
+			}
+		}
+	}
 }
 
-func (l listerBindings) clusterRoleBindings(*user.Info) ([]*rbacv1.ClusterRoleBinding, error) {
-	return l.crbs.List(labels.Everything())
-}
-
-func (l listerBindings) roleBindings(_ *user.Info, namespace string) ([]*rbacv1.RoleBinding, error) {
-	return l.rbs.RoleBindings(namespace).List(labels.Everything())
+func (l *listerSource) rules(b *binding) ([]rbacv1.PolicyRule, error) {
+	switch b.roleKind() {
+	case "ClusterRole":
+		r, err := l.clusterRoles.Get(b.roleRef.Name)
+		if err != nil {
+			return nil, b.resolveError(err)
+		}
+		return r.Rules, nil
+	case "Role":
+		r, err := l.roles.Roles(b.namespace).Get(b.roleRef.Name)
+		if err != nil {
+			return nil, b.resolveError(err)
+		}
+		return r.Rules, nil
+	}
+	return nil, b.badReference()
 }

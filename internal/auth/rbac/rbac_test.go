@@ -120,8 +120,8 @@ func fromInformers(t testing.TB, objs []runtime.Object) *Authorizer {
 			t.Fatalf("%v cache did not sync", typ)
 		}
 	}
-	if _, ok := a.bindings.(indexedBindings); !ok {
-		t.Fatal("authorizer from informers does not use the subject index")
+	if !cache.WaitForCacheSync(ctx.Done(), a.HasSynced) {
+		t.Fatal("authorizer did not sync")
 	}
 	return a
 }
@@ -293,7 +293,7 @@ func TestInformerUpdates(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel(); f.Shutdown() }()
 	f.Start(ctx.Done())
-	f.WaitForCacheSync(ctx.Done())
+	cache.WaitForCacheSync(ctx.Done(), z.HasSynced)
 
 	a := res("get", "", "pods", "", "team", "p")
 	a.User = user.Info{Name: "dave"}
@@ -328,8 +328,16 @@ func TestInformerUpdates(t *testing.T) {
 	}
 	waitFor(authorizer.NoOpinion)
 
-	// A second authorizer on the same factory shares the index.
-	if _, ok := NewFromInformers(f).bindings.(indexedBindings); !ok {
-		t.Error("second authorizer on the same informers fell back to listing")
+	// Roles come and go as well.
+	if err := client.RbacV1().ClusterRoles().Delete(ctx, "pod-reader", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
 	}
+	if _, err := client.RbacV1().RoleBindings("team").Create(ctx, b, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(authorizer.NoOpinion)
+	if _, err := client.RbacV1().ClusterRoles().Create(ctx, clusterRole("pod-reader", rule(l("get"), l(""), l("pods"))), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(authorizer.Allow)
 }
