@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds bin/bosun and the API server, scheduler and node agent benchmarks,
-# then runs them (the node agent's only as root, as it runs containers).
+# Builds bin/bosun and the API server, scheduler, cluster DNS, service proxy
+# and node agent benchmarks, then runs them (the proxy's and the node
+# agent's only as root, as they program nftables and run containers).
 # Arguments go to the API server benchmark, e.g.:
 #   bench/run.sh -scenarios coldstart,watch
 #   bench/run.sh -creates 2000 -list-pods 1000      # a quick smoke run
@@ -30,11 +31,22 @@ bin/bench-scheduler -bin bin/bosun -shape anti-affinity
 bin/bench-scheduler -bin bin/bosun -shape spread
 bin/bench-scheduler -bin bin/bosun -shape deployment
 bin/bench-scheduler -bin bin/bosun -shape heartbeats
+go build -o bin/bench-dns ./bench/dns
+bin/bench-dns
 go build -o bin/bench-agent ./bench/agent
+go build -o bin/bench-proxy ./bench/proxy
 if [[ $EUID -eq 0 ]]; then
-	bin/bench-agent -bin bin/bosun
+	bin/bench-proxy
+	# The ingress scenario compares with nginx under wrk. Installing nginx
+	# must not start it (it would take port 80), hence the policy-rc.d.
+	if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+		apt_install nginx-light wrk
+		rm -f /usr/sbin/policy-rc.d
+	fi
+	bin/bench-agent -bin bin/bosun -scenarios idle,startup,probes,capacity,ingress
 else
-	echo "== node agent: skipped (runs containers, needs root)"
+	echo "== node agent and service proxy: skipped (containers and nftables need root)"
 fi
 echo
 echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
