@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"strconv"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -77,29 +79,43 @@ func startDNS(ctx context.Context, wg *sync.WaitGroup, serverURL string, b *pki.
 	return nil
 }
 
-// ensureDNSService writes the kube-dns Service, Endpoints and
-// EndpointSlice, retrying until it succeeds or ctx ends.
+// dnsResync is how often the kube-dns objects are checked again, so one
+// deleted or edited by hand comes back, as the API server does for the
+// kubernetes Service.
+const dnsResync = time.Minute
+
+// ensureDNSService keeps the kube-dns Service, Endpoints and EndpointSlice
+// as they should be until ctx ends: at once, every dnsResync, and every
+// second while writing them fails.
 func ensureDNSService(ctx context.Context, client kubernetes.Interface, clusterIP, addr net.IP, port int32, log *slog.Logger) {
+	var lastErr string
 	for {
+		wait := dnsResync
 		err := writeDNSService(ctx, client, clusterIP, addr, port)
-		if err == nil {
-			return
-		}
 		var taken *clusterIPTakenError
-		if errors.As(err, &taken) {
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err == nil:
+			lastErr = ""
+		case err.Error() == lastErr:
+			// Said already; a failure repeating every second is noise.
+		case errors.As(err, &taken):
 			// Pods are told to use this address regardless; say loudly
 			// why their lookups go elsewhere, and keep serving.
+			lastErr = err.Error()
 			log.Error("cluster DNS address is held by another Service; pods will not reach DNS until it is freed or --cluster-dns changes", "clusterIP", clusterIP, "service", taken.holder)
-			return
+		default:
+			lastErr = err.Error()
+			log.Warn("writing the kube-dns Service", "err", err)
 		}
-		if ctx.Err() != nil {
-			return
+		if err != nil && taken == nil {
+			wait = time.Second
 		}
-		log.Warn("writing the kube-dns Service", "err", err)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(time.Second):
+		case <-time.After(wait):
 		}
 	}
 }
@@ -148,7 +164,7 @@ func writeDNSService(ctx context.Context, client kubernetes.Interface, clusterIP
 		if err == nil || apierrors.IsNotFound(err) {
 			err = createDNSService(ctx, client, want)
 		}
-	default:
+	case !maps.Equal(cur.Labels, labels) || len(cur.Spec.Selector) > 0 || !apiequality.Semantic.DeepEqual(cur.Spec.Ports, want.Spec.Ports):
 		next := cur.DeepCopy()
 		next.Labels = labels
 		next.Spec.Ports = want.Spec.Ports
@@ -181,7 +197,7 @@ func writeDNSService(ctx context.Context, client kubernetes.Interface, clusterIP
 		}
 	} else if err != nil {
 		return fmt.Errorf("endpoints %s/%s: %w", dnsServiceNamespace, dnsServiceName, err)
-	} else {
+	} else if !maps.Equal(cur.Labels, ep.Labels) || !apiequality.Semantic.DeepEqual(cur.Subsets, ep.Subsets) {
 		ep.ResourceVersion = cur.ResourceVersion
 		if _, err := endpoints.Update(ctx, ep, metav1.UpdateOptions{}); err != nil {
 			return fmt.Errorf("endpoints %s/%s: %w", dnsServiceNamespace, dnsServiceName, err)
@@ -219,7 +235,8 @@ func writeDNSService(ctx context.Context, client kubernetes.Interface, clusterIP
 		}
 	} else if err != nil {
 		return fmt.Errorf("endpointslice %s/%s: %w", dnsServiceNamespace, dnsServiceName, err)
-	} else {
+	} else if !maps.Equal(cur.Labels, slice.Labels) || cur.AddressType != slice.AddressType ||
+		!apiequality.Semantic.DeepEqual(cur.Endpoints, slice.Endpoints) || !apiequality.Semantic.DeepEqual(cur.Ports, slice.Ports) {
 		slice.ResourceVersion = cur.ResourceVersion
 		if _, err := slices.Update(ctx, slice, metav1.UpdateOptions{}); err != nil {
 			return fmt.Errorf("endpointslice %s/%s: %w", dnsServiceNamespace, dnsServiceName, err)
