@@ -209,6 +209,9 @@ func DefaultClusterRoles() []*rbacv1.ClusterRole {
 				r(verbs("create"), "coordination.k8s.io", "leases"),
 				r(verbs("create"), "authentication.k8s.io", "tokenreviews"),
 				r(verbs("create"), "authorization.k8s.io", "subjectaccessreviews"),
+				// Aggregation writes rules into admin, edit and view
+				// that this role itself does not hold.
+				r(verbs("escalate"), rbacv1.GroupName, "clusterroles"),
 			},
 		},
 		{

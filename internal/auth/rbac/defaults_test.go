@@ -110,6 +110,8 @@ func TestDefaultPolicy(t *testing.T) {
 		{"scheduler reads no secrets", authed(rbac.SchedulerUser), res("get", "", "secrets", "", "team"), false},
 		{"controllers create replica sets", authed(rbac.ControllerManagerUser), res("create", "apps", "replicasets", "", "team"), true},
 		{"controllers delete anything", authed(rbac.ControllerManagerUser), res("delete", "example.com", "widgets", "", "team"), true},
+		{"controllers may aggregate cluster roles", authed(rbac.ControllerManagerUser), res("escalate", rbacv1.GroupName, "clusterroles", "", ""), true},
+		{"controllers may not bind cluster roles", authed(rbac.ControllerManagerUser), res("bind", rbacv1.GroupName, "clusterroles", "", ""), false},
 		{"controllers create no secrets", authed(rbac.ControllerManagerUser), res("create", "", "secrets", "", "team"), false},
 		{"dns watches services", authed(rbac.DNSUser), res("watch", "", "services", "", ""), true},
 		{"dns writes nothing", authed(rbac.DNSUser), res("update", "", "services", "", "team"), false},
