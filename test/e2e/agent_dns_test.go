@@ -4,12 +4,19 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	mdns "github.com/miekg/dns"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/bosun-sh/bosun/internal/agent"
+	"github.com/bosun-sh/bosun/test/images"
 )
 
 // TestAgentClusterDNS: a ClusterFirst pod resolves Services by short,
@@ -200,6 +207,87 @@ spec:
 		return nil
 	}); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestAgentJoinedClusterDNS: a `bosun agent` joined without --cluster-dns
+// finds the kube-dns address itself, and its pods resolve through it.
+func TestAgentJoinedClusterDNS(t *testing.T) {
+	requireAgentHost(t)
+	lockAgentHost(t)
+	tarball := testImages(t)
+	ctx := context.Background()
+	s := startServer(t, serverOptions{})
+	dataDir := t.TempDir()
+	n := &node{name: "dns-joined", dataDir: dataDir, t: t, server: s}
+	a := startAgentProcess(t, "--server", s.url, "--token-file", filepath.Join(s.dataDir, "token"), "--data-dir", dataDir, "--node-name", n.name, "--agent-port", "0")
+	t.Cleanup(func() {
+		var sb []sandbox
+		select {
+		case <-a.done:
+		default:
+			sb = sandboxes(t, dataDir)
+		}
+		if err := a.signal(syscall.SIGTERM); err != nil {
+			t.Errorf("SIGTERM: %v", err)
+		}
+		if err := a.wait(30 * time.Second); err != nil {
+			t.Errorf("stopping the agent: %v", err)
+			a.kill()
+		}
+		if t.Failed() {
+			t.Logf("bosun agent output:\n%s", a.output.tail(8<<10))
+		}
+		uninstall(t, dataDir, n.bridge, sb)
+	})
+	if err := eventually(90*time.Second, 200*time.Millisecond, func() error {
+		nd, err := s.client.CoreV1().Nodes().Get(ctx, n.name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		for _, c := range nd.Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue && nd.Spec.PodCIDR != "" {
+				cidr, err := netip.ParsePrefix(nd.Spec.PodCIDR)
+				if err != nil {
+					return err
+				}
+				n.bridge = agent.BridgeName(cidr)
+				return nil
+			}
+		}
+		return fmt.Errorf("node not Ready with a pod range: %+v", nd.Status.Conditions)
+	}); err != nil {
+		t.Fatalf("%v\nagent output:\n%s", err, a.output.tail(8<<10))
+	}
+	if code, stdout, stderr := runBosunFor(t, 2*time.Minute, "image", "import", "--data-dir", dataDir, tarball); code != 0 {
+		t.Fatalf("bosun image import: exit %d\n%s%s", code, stdout, stderr)
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "asker"},
+		Spec: corev1.PodSpec{
+			TerminationGracePeriodSeconds: new(int64),
+			Containers:                    []corev1.Container{{Name: "c", Image: images.Busybox, ImagePullPolicy: corev1.PullNever, Command: []string{"sleep", "3600"}}},
+		},
+	}
+	if _, err := s.client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	n.waitPod(t, "default", "asker", 90*time.Second, podRunning)
+	if resolv := execIn(t, n, "default", "asker", "c", "cat", "/etc/resolv.conf"); !strings.Contains(resolv, "nameserver 10.43.0.10") ||
+		!strings.Contains(resolv, "search default.svc.cluster.local svc.cluster.local cluster.local") {
+		t.Errorf("pod resolv.conf on the joined node:\n%s", resolv)
+	}
+	if err := eventually(time.Minute, time.Second, func() error {
+		out := execIn(t, n, "default", "asker", "c", "nslookup", "kubernetes")
+		if !strings.Contains(out, "Address: 10.43.0.1") {
+			return fmt.Errorf("nslookup kubernetes: %s", out)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
+	if !strings.Contains(a.output.String(), "clusterIP=10.43.0.10") {
+		t.Errorf("the agent did not say which cluster DNS it found:\n%s", a.output.tail(4<<10))
 	}
 }
 
