@@ -230,16 +230,21 @@ func appendNew(list []string, values ...string) []string {
 	return out
 }
 
-// hostResolvConf reads the host's resolver configuration. The last search
-// line wins, as in the resolver; "." and trailing dots are dropped so a
-// domain is not searched twice.
+// hostResolvConf reads the host's resolver configuration.
 func hostResolvConf() *runtimeapi.DNSConfig {
-	cfg := &runtimeapi.DNSConfig{}
 	b, err := os.ReadFile("/etc/resolv.conf")
 	if err != nil {
-		return cfg
+		return &runtimeapi.DNSConfig{}
 	}
-	for _, l := range strings.Split(string(b), "\n") {
+	return parseResolvConf(string(b))
+}
+
+// parseResolvConf reads nameservers, search domains and options from a
+// resolv.conf. The last search line wins, as in the resolver; "." and
+// trailing dots are dropped so a domain is not searched twice.
+func parseResolvConf(text string) *runtimeapi.DNSConfig {
+	cfg := &runtimeapi.DNSConfig{}
+	for _, l := range strings.Split(text, "\n") {
 		f := strings.Fields(l)
 		if len(f) < 2 {
 			continue
@@ -250,7 +255,7 @@ func hostResolvConf() *runtimeapi.DNSConfig {
 		case "search":
 			cfg.Searches = nil
 			for _, d := range f[1:] {
-				if d = strings.TrimSuffix(d, "."); d != "" {
+				if d = strings.TrimRight(d, "."); d != "" {
 					cfg.Searches = append(cfg.Searches, d)
 				}
 			}

@@ -2,6 +2,7 @@ package kubelet
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -240,4 +241,41 @@ func TestDNSConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestParseResolvConf(t *testing.T) {
+	cases := []struct {
+		name string
+		text string
+		want *runtimeapi.DNSConfig
+	}{
+		{name: "empty", want: &runtimeapi.DNSConfig{}},
+		{name: "typical", text: "# generated\nnameserver 10.0.0.2\nnameserver 10.0.0.3\nsearch example.com. corp.example.com\noptions edns0 ndots:2\n",
+			want: &runtimeapi.DNSConfig{Servers: []string{"10.0.0.2", "10.0.0.3"}, Searches: []string{"example.com", "corp.example.com"}, Options: []string{"edns0", "ndots:2"}}},
+		{name: "last search line wins, root dropped", text: "search a.example\nsearch . b.example\n",
+			want: &runtimeapi.DNSConfig{Searches: []string{"b.example"}}},
+		{name: "keywords without values are ignored", text: "nameserver\nsearch\noptions\n", want: &runtimeapi.DNSConfig{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := parseResolvConf(tc.text)
+			if !slices.Equal(got.Servers, tc.want.Servers) || !slices.Equal(got.Searches, tc.want.Searches) || !slices.Equal(got.Options, tc.want.Options) {
+				t.Fatalf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// FuzzParseResolvConf checks that any text parses, and that no search
+// domain comes out empty or with a trailing dot.
+func FuzzParseResolvConf(f *testing.F) {
+	f.Add("nameserver 10.0.0.2\nsearch example.com.\noptions ndots:2\n")
+	f.Add("search . ..\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		for _, s := range parseResolvConf(text).Searches {
+			if s == "" || strings.HasSuffix(s, ".") {
+				t.Fatalf("search domain %q from %q", s, text)
+			}
+		}
+	})
 }
