@@ -47,6 +47,12 @@ func startDNS(ctx context.Context, wg *sync.WaitGroup, serverURL string, b *pki.
 	if err != nil {
 		return err
 	}
+	// The DNS server only reads; writing kube-dns is the server's own
+	// business, under its own client, so the reader can stay read-only.
+	writer, err := kubernetes.NewForConfig(loopbackConfig(serverURL, b, "bosun-server", 5, 10))
+	if err != nil {
+		return err
+	}
 	log = log.With("component", "dns")
 	srv, err := dns.New(client, dns.Config{Domain: cfg.ClusterDomain, Logger: log})
 	if err != nil {
@@ -74,7 +80,7 @@ func startDNS(ctx context.Context, wg *sync.WaitGroup, serverURL string, b *pki.
 	}()
 	go func() {
 		defer wg.Done()
-		ensureDNSService(ctx, client, net.ParseIP(cfg.ClusterDNS), advertise, port, log)
+		ensureDNSService(ctx, writer, net.ParseIP(cfg.ClusterDNS), advertise, port, log)
 	}()
 	return nil
 }
