@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"slices"
 	"time"
 
@@ -92,6 +93,13 @@ func New(pods Pods, rt runtimeapi.RuntimeServiceClient, log *slog.Logger) http.H
 	mux.HandleFunc("/attach/{ns}/{pod}/{container}", h.methods(h.serveAttach, http.MethodGet, http.MethodPost))
 	mux.HandleFunc("/portForward/{ns}/{pod}", h.methods(h.servePortForward, http.MethodGet, http.MethodPost))
 	mux.HandleFunc("/stats/summary", h.methods(h.serveStats, http.MethodGet))
+	// Go's profiler, as the kubelet serves it: `kubectl get --raw
+	// /api/v1/nodes/NAME/proxy/debug/pprof/profile?seconds=30 > cpu.prof`.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, apierrors.NewNotFound(schemaNodes, r.URL.Path))
 	})

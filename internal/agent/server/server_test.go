@@ -197,6 +197,8 @@ func TestRequests(t *testing.T) {
 		{name: "logs of a missing pod", method: "GET", path: "/containerLogs/default/nope/app", wantCode: 404, wantBody: `pods "nope" not found`},
 		{name: "logs of a waiting container", method: "GET", path: "/containerLogs/default/web/init", wantCode: 400, wantBody: `container "init" in pod "web" is waiting to start: ContainerCreating`},
 		{name: "logs by POST", method: "POST", path: "/containerLogs/default/web/app", wantCode: 405},
+		{name: "profiler", method: "GET", path: "/debug/pprof/cmdline", wantCode: 200},
+		{name: "profiler not in system:masters", cfg: f.other, method: "GET", path: "/debug/pprof/cmdline", wantCode: 403},
 		{name: "not in system:masters", cfg: f.other, method: "GET", path: "/containerLogs/default/web/app", wantCode: 403, wantBody: "Forbidden (user=someone, verb=get, resource=nodes, subresource=proxy)"},
 		{name: "exec without upgrade", method: "POST", path: "/exec/default/web/app?command=ls&stdout=1", wantCode: 400, wantBody: "Upgrade request required"},
 		{name: "exec without command", method: "POST", path: "/exec/default/web/app?stdout=1", wantCode: 400, wantBody: "you must specify at least one command for the container"},
