@@ -58,7 +58,7 @@ func ingressThroughput(ctx context.Context, n *node, o options, out io.Writer) (
 	if err != nil {
 		return nil, err
 	}
-	stopNginx, err := startNginx(ctx, n.dir, ports[0], ips)
+	stopNginx, nginxPID, err := startNginx(ctx, n.dir, ports[0], ips)
 	if err != nil {
 		return nil, err
 	}
@@ -72,14 +72,26 @@ func ingressThroughput(ctx context.Context, n *node, o options, out io.Writer) (
 	// kept, so one noisy moment does not decide the comparison.
 	best := map[string]wrkResult{}
 	for round := range o.ingressRounds + 1 {
-		for _, target := range []struct{ name, url string }{{"nginx", nginxURL}, {"bosun", bosunURL}} {
+		for _, target := range []struct {
+			name, url string
+			cpu       func() time.Duration
+		}{
+			{"nginx", nginxURL, func() time.Duration { return treeCPU(nginxPID) }},
+			// The agent alone: its child is containerd, which the
+			// requests do not pass through.
+			{"bosun", bosunURL, func() time.Duration { st, _ := readStat(n.agent.pid()); return st.cpu }},
+		} {
 			d := o.ingressDuration
 			if round == 0 {
 				d = 3 * time.Second
 			}
+			before := target.cpu()
 			r, err := runWrk(ctx, target.url, d, o.ingressConns)
 			if err != nil {
 				return nil, fmt.Errorf("wrk against %s: %w", target.name, err)
+			}
+			if r.requests > 0 {
+				r.cpuPerRequest = (target.cpu() - before) / time.Duration(r.requests)
 			}
 			if round == 0 {
 				continue
@@ -137,10 +149,10 @@ func (n *node) exposeIngress(ctx context.Context) error {
 // connections, HTTP/1.1 to the backends, forwarded headers, no access
 // log (the agent's controller keeps none either). It returns a function
 // that stops it.
-func startNginx(ctx context.Context, dir string, port int, backends []string) (func(), error) {
+func startNginx(ctx context.Context, dir string, port int, backends []string) (func(), int, error) {
 	prefix := filepath.Join(dir, "nginx")
 	if err := os.MkdirAll(filepath.Join(prefix, "tmp"), 0o755); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	var upstream strings.Builder
 	for _, ip := range backends {
@@ -178,12 +190,12 @@ http {
 `, prefix, upstream.String(), port, ingressHost)
 	path := filepath.Join(prefix, "nginx.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	cmd := exec.CommandContext(ctx, "nginx", "-p", prefix, "-c", path, "-g", "daemon off;")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("nginx: %w", err)
+		return nil, 0, fmt.Errorf("nginx: %w", err)
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
@@ -195,7 +207,28 @@ http {
 			cmd.Process.Kill()
 			<-done
 		}
-	}, nil
+	}, cmd.Process.Pid, nil
+}
+
+// treeCPU is the CPU time of a process and its direct children (nginx's
+// workers), 0 when it cannot be read.
+func treeCPU(pid int) time.Duration {
+	st, err := readStat(pid)
+	if err != nil {
+		return 0
+	}
+	total := st.cpu
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if st, err := readStat(child); err == nil && st.ppid == pid {
+			total += st.cpu
+		}
+	}
+	return total
 }
 
 // waitHTTP polls url with the Host header host until it answers 200.
@@ -235,10 +268,12 @@ type wrkResult struct {
 	non2xx        int
 	requests      int
 	durationLabel string
+	// cpuPerRequest is the proxy's own CPU time per request.
+	cpuPerRequest time.Duration
 }
 
 func (r wrkResult) String() string {
-	s := fmt.Sprintf("%.0f req/s, p50 %s, p99 %s (%d requests in %s)", r.rps, ms(r.p50), ms(r.p99), r.requests, r.durationLabel)
+	s := fmt.Sprintf("%.0f req/s, p50 %s, p99 %s (%d requests in %s), proxy CPU %dµs/request", r.rps, ms(r.p50), ms(r.p99), r.requests, r.durationLabel, r.cpuPerRequest.Microseconds())
 	if r.non2xx > 0 || r.errors != "" {
 		s += fmt.Sprintf("; %d non-2xx %s", r.non2xx, r.errors)
 	}
