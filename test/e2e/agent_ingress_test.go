@@ -229,6 +229,19 @@ func TestAgentIngress(t *testing.T) {
 		}
 	}
 
+	// The kubectl shortcuts: expose a Deployment, route a host to it.
+	n.k(t, "-n", "ing", "expose", "deployment/api", "--name", "api-exposed", "--port", "9000", "--target-port", "8080")
+	n.k(t, "-n", "ing", "create", "ingress", "quick", "--rule", "quick.example.com/*=api-exposed:9000")
+	if err := eventually(30*time.Second, 200*time.Millisecond, func() error {
+		code, body, err := fetch("quick.example.com", "/hostname")
+		if err != nil || code != 200 || !slices.Contains(apiPods, body) {
+			return fmt.Errorf("quick.example.com/hostname: %d %q %v, want one of %v", code, body, err, apiPods)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
+
 	// What the backend sees: the original Host and the client in the
 	// X-Forwarded headers.
 	_, echo, err := fetch("shop.example.com", "/echo")
