@@ -1,12 +1,15 @@
 // Package storage keeps API objects in etcd. It knows keys, bytes and
 // revisions, not kinds: the API server encodes and decodes. An object's
-// resourceVersion is the etcd revision that last modified its key.
+// resourceVersion is the etcd revision that last modified its key. Values
+// under a configured prefix pass through a Transformer on their way in and
+// out (Secrets are encrypted at rest), so every caller sees plain bytes.
 package storage
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -42,13 +45,65 @@ type KV struct {
 // Store is an etcd-backed key-value store with optimistic concurrency.
 type Store struct {
 	c *clientv3.Client
+	// prefix selects the keys whose values pass through t; t is nil when
+	// no values are transformed.
+	prefix string
+	t      Transformer
+}
+
+// Transformer changes values between the form callers see and the form
+// kept in etcd. The storage key is passed so an implementation can bind a
+// value to it.
+type Transformer interface {
+	// TransformToStorage returns the form of plain to keep in etcd.
+	TransformToStorage(key string, plain []byte) ([]byte, error)
+	// TransformFromStorage returns what was stored as callers see it, and
+	// whether the stored form is stale: readable, but to be rewritten
+	// (data from before a key rotation, or from before encryption).
+	TransformFromStorage(key string, stored []byte) (plain []byte, stale bool, err error)
 }
 
 // New wraps an etcd client. The caller owns the client.
 func New(c *clientv3.Client) *Store { return &Store{c: c} }
 
-// Client returns the underlying etcd client.
+// NewTransforming is New with the values of keys under prefix passed
+// through t on every read and write.
+func NewTransforming(c *clientv3.Client, prefix string, t Transformer) *Store {
+	return &Store{c: c, prefix: prefix, t: t}
+}
+
+// Client returns the underlying etcd client. Values read through it are
+// in their stored form: transformed values are not turned back.
 func (s *Store) Client() *clientv3.Client { return s.c }
+
+func (s *Store) transforms(key string) bool {
+	return s.t != nil && strings.HasPrefix(key, s.prefix)
+}
+
+// toStorage returns the form of value to put at key.
+func (s *Store) toStorage(key string, value []byte) (string, error) {
+	if !s.transforms(key) {
+		return string(value), nil
+	}
+	out, err := s.t.TransformToStorage(key, value)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", key, err)
+	}
+	return string(out), nil
+}
+
+// kv turns a key-value read from etcd into what callers see.
+func (s *Store) kv(kv *mvccpb.KeyValue) (KV, error) {
+	key := string(kv.Key)
+	if !s.transforms(key) {
+		return KV{Key: key, Value: kv.Value, Rev: kv.ModRevision}, nil
+	}
+	value, _, err := s.t.TransformFromStorage(key, kv.Value)
+	if err != nil {
+		return KV{}, err
+	}
+	return KV{Key: key, Value: value, Rev: kv.ModRevision}, nil
+}
 
 // Get returns the value at key and the revision that last modified it.
 func (s *Store) Get(ctx context.Context, key string) (KV, error) {
@@ -59,8 +114,7 @@ func (s *Store) Get(ctx context.Context, key string) (KV, error) {
 	if len(resp.Kvs) == 0 {
 		return KV{}, fmt.Errorf("%s: %w", key, ErrNotFound)
 	}
-	kv := resp.Kvs[0]
-	return KV{Key: key, Value: kv.Value, Rev: kv.ModRevision}, nil
+	return s.kv(resp.Kvs[0])
 }
 
 // ErrClaimTaken is returned when a claim key passed to a write already
@@ -78,8 +132,7 @@ func (s *Store) GetSerializable(ctx context.Context, key string) (KV, error) {
 	if len(resp.Kvs) == 0 {
 		return KV{}, fmt.Errorf("%s: %w", key, ErrNotFound)
 	}
-	kv := resp.Kvs[0]
-	return KV{Key: key, Value: kv.Value, Rev: kv.ModRevision}, nil
+	return s.kv(resp.Kvs[0])
 }
 
 // Create stores value at key if the key does not exist and returns the new
@@ -91,8 +144,12 @@ func (s *Store) Create(ctx context.Context, key string, value []byte) (int64, er
 // CreateWith is Create that also creates each claim key (valued with key)
 // in the same transaction; it fails with ErrClaimTaken if one exists.
 func (s *Store) CreateWith(ctx context.Context, key string, value []byte, claims []string) (int64, error) {
+	stored, err := s.toStorage(key, value)
+	if err != nil {
+		return 0, err
+	}
 	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", 0)}
-	ops := []clientv3.Op{clientv3.OpPut(key, string(value))}
+	ops := []clientv3.Op{clientv3.OpPut(key, stored)}
 	for _, c := range claims {
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(c), "=", 0))
 		ops = append(ops, clientv3.OpPut(c, key))
@@ -120,8 +177,12 @@ func (s *Store) Update(ctx context.Context, key string, value []byte, rev int64)
 // UpdateWith is Update that also creates the claim keys and deletes the
 // released ones in the same transaction.
 func (s *Store) UpdateWith(ctx context.Context, key string, value []byte, rev int64, claims, release []string) (int64, error) {
+	stored, err := s.toStorage(key, value)
+	if err != nil {
+		return 0, err
+	}
 	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev)}
-	ops := []clientv3.Op{clientv3.OpPut(key, string(value))}
+	ops := []clientv3.Op{clientv3.OpPut(key, stored)}
 	for _, c := range claims {
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(c), "=", 0))
 		ops = append(ops, clientv3.OpPut(c, key))
@@ -209,7 +270,11 @@ func (s *Store) List(ctx context.Context, prefix string, o ListOptions) (ListRes
 		r.Rev = o.Rev
 	}
 	for _, kv := range resp.Kvs {
-		r.KVs = append(r.KVs, KV{Key: string(kv.Key), Value: kv.Value, Rev: kv.ModRevision})
+		v, err := s.kv(kv)
+		if err != nil {
+			return ListResult{}, err
+		}
+		r.KVs = append(r.KVs, v)
 	}
 	if resp.More {
 		r.Remaining = resp.Count - int64(len(resp.Kvs))
@@ -289,15 +354,13 @@ func (s *Store) Watch(ctx context.Context, prefix string, rev int64) (<-chan []E
 				batch = []Event{{Type: Progress, KV: KV{Rev: resp.Header.Revision}}}
 			}
 			for _, e := range resp.Events {
-				ev := Event{KV: KV{Key: string(e.Kv.Key), Value: e.Kv.Value, Rev: e.Kv.ModRevision}}
-				if e.PrevKv != nil {
-					ev.Prev = &KV{Key: string(e.PrevKv.Key), Value: e.PrevKv.Value, Rev: e.PrevKv.ModRevision}
-				}
-				if e.Type == mvccpb.DELETE {
-					ev.Type = Delete
-				} else {
-					ev.Type = Put
-					ev.Created = e.IsCreate()
+				ev, err := s.event(e)
+				if err != nil {
+					// A value that does not open fails the watch, as
+					// it fails a List: the watcher sees the error
+					// rather than silently missing a change.
+					werr = err
+					return
 				}
 				batch = append(batch, ev)
 			}
@@ -314,6 +377,29 @@ func (s *Store) Watch(ctx context.Context, prefix string, rev int64) (<-chan []E
 	return out, func() error { return werr }
 }
 
+func (s *Store) event(e *clientv3.Event) (Event, error) {
+	// A delete's Kv carries no value; only Prev needs turning back.
+	kv := KV{Key: string(e.Kv.Key), Value: e.Kv.Value, Rev: e.Kv.ModRevision}
+	if e.Type != mvccpb.DELETE {
+		var err error
+		if kv, err = s.kv(e.Kv); err != nil {
+			return Event{}, err
+		}
+	}
+	ev := Event{KV: kv, Type: Put, Created: e.IsCreate()}
+	if e.Type == mvccpb.DELETE {
+		ev.Type = Delete
+	}
+	if e.PrevKv != nil {
+		prev, err := s.kv(e.PrevKv)
+		if err != nil {
+			return Event{}, err
+		}
+		ev.Prev = &prev
+	}
+	return ev, nil
+}
+
 func mapErr(err error) error {
 	switch {
 	case errors.Is(err, rpctypes.ErrCompacted):
@@ -322,4 +408,75 @@ func mapErr(err error) error {
 		return fmt.Errorf("%w: %v", ErrFutureRevision, err)
 	}
 	return err
+}
+
+// RewriteStale rewrites every value under the transformed prefix whose
+// stored form the Transformer calls stale (plain text, or sealed under a
+// key that is no longer the primary one) and returns how many it rewrote.
+// Each value is replaced by a compare-and-swap on its revision, so a
+// concurrent write is never lost and a crash leaves every value either
+// old or new; running it again finishes the job. A value that does not
+// open stops it with the Transformer's error.
+func (s *Store) RewriteStale(ctx context.Context) (int, error) {
+	if s.t == nil {
+		return 0, nil
+	}
+	const page = 500
+	end := clientv3.GetPrefixRangeEnd(s.prefix)
+	start := s.prefix
+	rewritten := 0
+	for {
+		resp, err := s.c.Get(ctx, start, clientv3.WithRange(end), clientv3.WithLimit(page))
+		if err != nil {
+			return rewritten, mapErr(err)
+		}
+		for _, kv := range resp.Kvs {
+			done, err := s.rewrite(ctx, kv)
+			if err != nil {
+				return rewritten, err
+			}
+			if done {
+				rewritten++
+			}
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return rewritten, nil
+		}
+		start = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+}
+
+// rewrite replaces one stale value, reading it again whenever another
+// write got there first.
+func (s *Store) rewrite(ctx context.Context, kv *mvccpb.KeyValue) (bool, error) {
+	key := string(kv.Key)
+	for {
+		plain, stale, err := s.t.TransformFromStorage(key, kv.Value)
+		if err != nil {
+			return false, err
+		}
+		if !stale {
+			return false, nil
+		}
+		stored, err := s.toStorage(key, plain)
+		if err != nil {
+			return false, err
+		}
+		// The lease, if any, stays: only the value changes.
+		resp, err := s.c.Txn(ctx).
+			If(clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision)).
+			Then(clientv3.OpPut(key, stored, clientv3.WithIgnoreLease())).
+			Else(clientv3.OpGet(key)).Commit()
+		if err != nil {
+			return false, mapErr(err)
+		}
+		if resp.Succeeded {
+			return true, nil
+		}
+		kvs := resp.Responses[0].GetResponseRange().Kvs
+		if len(kvs) == 0 {
+			return false, nil
+		}
+		kv = kvs[0]
+	}
 }
