@@ -28,7 +28,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServerCommand(stderr), newAgentCommand(stderr), newUninstallCommand(stderr), newSimNodesCommand(stderr), newImageCommand(stdout, stderr), newVersionCommand(stdout))
+	root.AddCommand(newServerCommand(stderr), newAgentCommand(stderr), newUninstallCommand(stderr), newSimNodesCommand(stderr), newImageCommand(stdout, stderr), newSecretsEncryptCommand(stdout), newVersionCommand(stdout))
 	return root
 }
 
@@ -77,6 +77,7 @@ func newServerCommand(stderr io.Writer) *cobra.Command {
 	f.DurationVar(&cfg.NodeMonitorGracePeriod, "node-monitor-grace-period", cfg.NodeMonitorGracePeriod, "how long a node may miss heartbeats before it is marked Unknown and tainted unreachable")
 	f.IntVar(&cfg.DefaultTolerationSeconds, "default-toleration-seconds", cfg.DefaultTolerationSeconds, "how long pods without a toleration stay on an unreachable or not-ready node before eviction")
 	f.IntVar(&cfg.AgentPort, "agent-port", cfg.AgentPort, "HTTPS port of the node agent (logs, exec, port-forward)")
+	f.StringVar(&cfg.SecretsEncryptionKeyFile, "secrets-encryption-key-file", "", "key file Secrets are encrypted at rest with, NAME:BASE64 lines, the first key encrypting (default: DATA_DIR/secrets-encryption.key, generated on first start)")
 	f.StringVar(&cfg.RuntimeEndpoint, "container-runtime-endpoint", "", "CRI socket of a running container runtime (default: start containerd under the data directory)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd

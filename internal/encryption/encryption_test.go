@@ -237,6 +237,10 @@ func TestLoadOrCreateAndRotate(t *testing.T) {
 	if rotated, _ := Rotate(path); rotated[0].Name != "key3" || len(rotated) != 3 {
 		t.Fatalf("second rotation: %v", rotated)
 	}
+	fresh := filepath.Join(t.TempDir(), "new.key")
+	if keys, err := Rotate(fresh); err != nil || len(keys) != 1 || keys[0].Name != "key1" {
+		t.Fatalf("rotating a missing file: %v %v", keys, err)
+	}
 	entries, _ := os.ReadDir(filepath.Dir(path))
 	if len(entries) != 1 {
 		t.Fatalf("temporary files left behind: %v", entries)

@@ -143,10 +143,10 @@ func LoadOrCreate(path string) (keys []Key, created bool, err error) {
 // Rotate puts a new key first in the key file at path, keeping the others
 // so values sealed with them still open, and returns the new key file's
 // keys. The new key is named "keyN" with N one more than the largest such
-// number in the file.
+// number in the file. A missing file is written with the one new key.
 func Rotate(path string) ([]Key, error) {
 	keys, err := ReadKeyFile(path)
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
 	k, err := GenerateKey(nextName(keys))

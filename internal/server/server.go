@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/bosun-sh/bosun/internal/apiserver"
 	"github.com/bosun-sh/bosun/internal/apiserver/openapi"
+	"github.com/bosun-sh/bosun/internal/encryption"
 	"github.com/bosun-sh/bosun/internal/pki"
 	"github.com/bosun-sh/bosun/internal/registry"
 	"github.com/bosun-sh/bosun/internal/storage"
@@ -67,6 +69,10 @@ type Config struct {
 	// DefaultTolerationSeconds is how long a pod with no toleration for
 	// the unreachable or not-ready taint stays on such a node.
 	DefaultTolerationSeconds int
+	// SecretsEncryptionKeyFile holds the keys Secrets are encrypted with
+	// at rest; DATA_DIR/secrets-encryption.key, generated on first start,
+	// when empty.
+	SecretsEncryptionKeyFile string
 	Logger                   *slog.Logger
 	// Ready, when set, is closed once the server accepts requests.
 	Ready chan<- struct{}
@@ -139,12 +145,20 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	nodeTLS := &tls.Config{Certificates: []tls.Certificate{adminPair}, RootCAs: bundle.CAPool(), MinVersion: tls.VersionTLS12}
 
+	// A bad key file stops the start before etcd is touched.
+	secretsTransformer, err := loadSecretsEncryption(cfg, log)
+	if err != nil {
+		return err
+	}
 	client, closeEtcd, err := openEtcd(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer closeEtcd()
-	store := storage.New(client)
+	store := storage.NewTransforming(client, secretsPrefix, secretsTransformer)
+	if err := reencryptSecrets(ctx, store, secretsTransformer.Primary(), log); err != nil {
+		return err
+	}
 
 	kinds := registry.Kinds()
 	docs, err := openapi.Build(kinds)
@@ -307,6 +321,70 @@ func Validate(cfg *Config) error {
 		return errors.New("--data-dir must not be empty")
 	}
 	return nil
+}
+
+// secretsPrefix is where Secrets are stored; values under it are
+// encrypted at rest.
+const secretsPrefix = "/registry/core/secrets/"
+
+// SecretsEncryptionKeyFile is the key file cfg uses.
+func SecretsEncryptionKeyFile(cfg Config) string {
+	if cfg.SecretsEncryptionKeyFile != "" {
+		return cfg.SecretsEncryptionKeyFile
+	}
+	return filepath.Join(cfg.DataDir, encryption.DefaultKeyFile)
+}
+
+func loadSecretsEncryption(cfg Config, log *slog.Logger) (*encryption.Transformer, error) {
+	path := SecretsEncryptionKeyFile(cfg)
+	var keys []encryption.Key
+	var err error
+	if cfg.SecretsEncryptionKeyFile != "" {
+		// A key file named by the operator is never made up: a typo
+		// would otherwise encrypt under a key nobody keeps.
+		keys, err = encryption.ReadKeyFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("--secrets-encryption-key-file: %w (bosun secrets-encrypt rotate --secrets-encryption-key-file %s writes a new one)", err, path)
+		}
+	} else {
+		var created bool
+		keys, created, err = encryption.LoadOrCreate(path)
+		if created {
+			log.Info("generated the secrets encryption key", "file", path)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--secrets-encryption-key-file: %w", err)
+	}
+	return encryption.NewTransformer(keys)
+}
+
+// reencryptSecrets seals every Secret not yet under the primary key
+// (plain text from before encryption, or an older key after a rotation),
+// retrying while etcd is still electing a leader. A Secret under a key
+// missing from the key file stops the start.
+func reencryptSecrets(ctx context.Context, store *storage.Store, primary string, log *slog.Logger) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		n, err := store.RewriteStale(ctx)
+		if n > 0 {
+			log.Info("re-encrypted secrets", "count", n, "key", primary)
+		}
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, encryption.ErrUnknownKey) || errors.Is(err, encryption.ErrCorrupt) {
+			return fmt.Errorf("secrets encryption: %w (is the key file the one this cluster's Secrets were written with?)", err)
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("re-encrypting secrets: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // bootstrap creates the cluster's fixed objects, retrying while etcd is
