@@ -46,6 +46,11 @@ type Config struct {
 	// agents accept and the cluster CA as RootCAs. nil answers those with
 	// 503.
 	NodeTLS *tls.Config
+	// MaxRequestsInflight and MaxMutatingRequestsInflight bound the
+	// read-only and the mutating requests served at once (long-running
+	// ones and system:masters apart); 0 means the default, a negative
+	// number no bound.
+	MaxRequestsInflight, MaxMutatingRequestsInflight int
 }
 
 // Server is the HTTP handler of the API.
@@ -62,6 +67,7 @@ type Server struct {
 	watches      sync.WaitGroup
 	// stopping closes when shutdown starts, to end watches.
 	stopping chan struct{}
+	inflight *inflight
 	stopOnce sync.Once
 }
 
@@ -81,6 +87,13 @@ func New(cfg Config) *Server {
 		byGVK:     map[schema.GroupVersionKind]*resource{},
 		stopping:  make(chan struct{}),
 	}
+	bound := func(n, def int) int {
+		if n == 0 {
+			return def
+		}
+		return n
+	}
+	s.inflight = newInflight(bound(cfg.MaxRequestsInflight, DefaultMaxRequestsInflight), bound(cfg.MaxMutatingRequestsInflight, DefaultMaxMutatingRequestsInflight))
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -214,33 +227,35 @@ func (s *Server) authenticate(cas *x509.CertPool, next http.Handler) http.Handle
 			next.ServeHTTP(w, r)
 			return
 		}
-		if _, ok := userFromRequest(r, cas); !ok {
+		_, groups, ok := userFromRequest(r, cas)
+		if !ok {
 			writeStatus(w, r, newStatus(http.StatusUnauthorized, metav1.StatusReasonUnauthorized, "Unauthorized").s)
 			return
 		}
-		next.ServeHTTP(w, r)
+		s.inflight.serve(w, r, groups, next)
 	})
 }
 
-// userFromRequest returns the user named by a verified client certificate.
-func userFromRequest(r *http.Request, cas *x509.CertPool) (string, bool) {
+// userFromRequest returns the user and groups named by a verified client
+// certificate: its common name and organizations, as in Kubernetes.
+func userFromRequest(r *http.Request, cas *x509.CertPool) (string, []string, bool) {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-		return "", false
+		return "", nil, false
 	}
 	cert := r.TLS.PeerCertificates[0]
 	// The TLS handshake verified the chain against the same CAs
 	// (VerifyClientCertIfGiven); don't pay for it again per request.
 	if len(r.TLS.VerifiedChains) > 0 {
-		return cert.Subject.CommonName, true
+		return cert.Subject.CommonName, cert.Subject.Organization, true
 	}
 	inter := x509.NewCertPool()
 	for _, c := range r.TLS.PeerCertificates[1:] {
 		inter.AddCert(c)
 	}
 	if _, err := cert.Verify(x509.VerifyOptions{Roots: cas, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		return "", false
+		return "", nil, false
 	}
-	return cert.Subject.CommonName, true
+	return cert.Subject.CommonName, cert.Subject.Organization, true
 }
 
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
