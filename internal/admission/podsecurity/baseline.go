@@ -21,14 +21,13 @@ func allowedAppArmorType(p *corev1.AppArmorProfile) bool {
 // checkAppArmor forbids turning the default AppArmor profile off, through
 // the fields or the annotations.
 func checkAppArmor(meta *metav1.ObjectMeta, spec *corev1.PodSpec) (string, string, bool) {
-	var parts []string
-	count := 0
+	var setters []string
+	types := map[string]bool{}
 	if sc := spec.SecurityContext; sc != nil && !allowedAppArmorType(sc.AppArmorProfile) {
-		parts = append(parts, fmt.Sprintf("pod must not set AppArmor profile type to %q", sc.AppArmorProfile.Type))
-		count++
+		setters = append(setters, "pod")
+		types[string(sc.AppArmorProfile.Type)] = true
 	}
 	var names []string
-	types := map[string]bool{}
 	visitContainers(spec, func(c *corev1.Container) {
 		if c.SecurityContext != nil && !allowedAppArmorType(c.SecurityContext.AppArmorProfile) {
 			names = append(names, c.Name)
@@ -36,9 +35,9 @@ func checkAppArmor(meta *metav1.ObjectMeta, spec *corev1.PodSpec) (string, strin
 		}
 	})
 	if len(names) > 0 {
-		parts = append(parts, fmt.Sprintf("%s must not set AppArmor profile type to %s", containersPhrase(names), quoteList(sortedKeys(types))))
-		count += len(names)
+		setters = append(setters, containersPhrase(names))
 	}
+	values := sortedKeys(types)
 	var annotations []string
 	for k, v := range meta.Annotations {
 		if !strings.HasPrefix(k, appArmorAnnotationPrefix) {
@@ -51,13 +50,14 @@ func checkAppArmor(meta *metav1.ObjectMeta, spec *corev1.PodSpec) (string, strin
 	}
 	if len(annotations) > 0 {
 		sort.Strings(annotations)
-		parts = append(parts, "annotations must not set AppArmor profile type to "+quoteList(annotations))
-		count += len(annotations)
+		values = append(values, annotations...)
+		setters = append(setters, plural(len(annotations), "annotation", "annotations"))
 	}
-	if count == 0 {
+	if len(setters) == 0 {
 		return "", "", true
 	}
-	return plural(count, "forbidden AppArmor profile", "forbidden AppArmor profiles"), strings.Join(parts, "; "), false
+	return plural(len(values), "forbidden AppArmor profile", "forbidden AppArmor profiles"),
+		strings.Join(setters, " and ") + " must not set AppArmor profile type to " + quoteList(values), false
 }
 
 func checkHostNamespaces(_ *metav1.ObjectMeta, spec *corev1.PodSpec) (string, string, bool) {
@@ -107,6 +107,8 @@ func checkHostPorts(_ *metav1.ObjectMeta, spec *corev1.PodSpec) (string, string,
 	if len(names) == 0 {
 		return "", "", true
 	}
+	// Kubernetes lists each port once, sorted as text.
+	ports = sortedUnique(ports)
 	return "hostPort", fmt.Sprintf("%s %s %s %s", containersPhrase(names), plural(len(names), "uses", "use"),
 		plural(len(ports), "hostPort", "hostPorts"), strings.Join(ports, ", ")), false
 }
@@ -169,8 +171,17 @@ func checkPrivileged(_ *metav1.ObjectMeta, spec *corev1.PodSpec) (string, string
 	return "privileged", containersPhrase(names) + " must not set securityContext.privileged=true", false
 }
 
-// checkProcMount keeps /proc masked. Kubernetes relaxes this for pods in a
-// user namespace only behind an opt-in that bosun does not offer.
+// checkProcMountBaseline keeps /proc masked, except in a pod with its own
+// user namespace, where an unmasked /proc exposes nothing of the node's.
+func checkProcMountBaseline(meta *metav1.ObjectMeta, spec *corev1.PodSpec) (string, string, bool) {
+	if inUserNamespace(spec) {
+		return "", "", true
+	}
+	return checkProcMount(meta, spec)
+}
+
+// checkProcMount keeps /proc masked in every pod; restricted applies it even
+// to pods with their own user namespace.
 func checkProcMount(_ *metav1.ObjectMeta, spec *corev1.PodSpec) (string, string, bool) {
 	var names []string
 	types := map[string]bool{}
@@ -254,6 +265,8 @@ var safeSysctls = map[string]bool{
 	"net.ipv4.tcp_keepalive_probes":       true,
 	"net.ipv4.tcp_rmem":                   true,
 	"net.ipv4.tcp_wmem":                   true,
+	"net.ipv4.tcp_slow_start_after_idle":  true,
+	"net.ipv4.tcp_notsent_lowat":          true,
 }
 
 func checkSysctls(_ *metav1.ObjectMeta, spec *corev1.PodSpec) (string, string, bool) {

@@ -20,41 +20,59 @@ type Violation struct {
 // when the pod breaks it. Both meta and spec are non-nil.
 type check struct {
 	id string
-	fn func(meta *metav1.ObjectMeta, spec *corev1.PodSpec) (reason, detail string, ok bool)
+	// overrides names the baseline checks a restricted check replaces: it
+	// covers the same fields more strictly, and both would say it twice.
+	overrides []string
+	fn        func(meta *metav1.ObjectMeta, spec *corev1.PodSpec) (reason, detail string, ok bool)
 }
 
 // The order of these lists is the order of reasons in a message, which users
-// see and tests compare, so it follows Kubernetes: baseline checks first,
-// then the restricted ones, each group ordered by check ID.
+// see and tests compare, so it is Kubernetes': baseline checks, then
+// restricted ones, each sorted by ID.
 var (
-	// baselineChecks apply at baseline and restricted.
 	baselineChecks = []check{
-		{"appArmorProfile", checkAppArmor},
-		{"hostNamespaces", checkHostNamespaces},
-		{"hostPathVolumes", checkHostPathVolumes},
-		{"hostPorts", checkHostPorts},
-		{"hostProbesAndHostLifecycle", checkProbeHosts},
-		{"privileged", checkPrivileged},
-		{"procMount", checkProcMount},
-		{"seLinuxOptions", checkSELinux},
-		{"sysctls", checkSysctls},
-		{"windowsHostProcess", checkHostProcess},
+		{id: "appArmorProfile", fn: checkAppArmor},
+		{id: "capabilities_baseline", fn: checkCapabilitiesBaseline},
+		{id: "hostNamespaces", fn: checkHostNamespaces},
+		{id: "hostPathVolumes", fn: checkHostPathVolumes},
+		{id: "hostPorts", fn: checkHostPorts},
+		{id: "hostProbesAndHostLifecycle", fn: checkProbeHosts},
+		{id: "privileged", fn: checkPrivileged},
+		{id: "procMount", fn: checkProcMountBaseline},
+		{id: "seLinuxOptions", fn: checkSELinux},
+		{id: "seccompProfile_baseline", fn: checkSeccompBaseline},
+		{id: "sysctls", fn: checkSysctls},
+		{id: "windowsHostProcess", fn: checkHostProcess},
 	}
-	// baselineOnlyChecks apply at baseline only: restricted has a stricter
-	// check for the same fields, and reporting both would say it twice.
-	baselineOnlyChecks = []check{
-		{"capabilities_baseline", checkCapabilitiesBaseline},
-		{"seccompProfile_baseline", checkSeccompBaseline},
+	restrictedOnlyChecks = []check{
+		{id: "allowPrivilegeEscalation", fn: checkAllowPrivilegeEscalation},
+		{id: "capabilities_restricted", overrides: []string{"capabilities_baseline"}, fn: checkCapabilitiesRestricted},
+		{id: "procMount_restricted", overrides: []string{"procMount"}, fn: checkProcMount},
+		{id: "restrictedVolumes", overrides: []string{"hostPathVolumes"}, fn: checkRestrictedVolumes},
+		{id: "runAsNonRoot", fn: checkRunAsNonRoot},
+		{id: "runAsUser", fn: checkRunAsUser},
+		{id: "seccompProfile_restricted", overrides: []string{"seccompProfile_baseline"}, fn: checkSeccompRestricted},
 	}
-	restrictedChecks = []check{
-		{"allowPrivilegeEscalation", checkAllowPrivilegeEscalation},
-		{"capabilities_restricted", checkCapabilitiesRestricted},
-		{"restrictedVolumes", checkRestrictedVolumes},
-		{"runAsNonRoot", checkRunAsNonRoot},
-		{"runAsUser", checkRunAsUser},
-		{"seccompProfile_restricted", checkSeccompRestricted},
-	}
+	restrictedChecks = restrictedList()
 )
+
+// restrictedList is every baseline check no restricted check overrides,
+// then the restricted checks.
+func restrictedList() []check {
+	overridden := map[string]bool{}
+	for _, c := range restrictedOnlyChecks {
+		for _, id := range c.overrides {
+			overridden[id] = true
+		}
+	}
+	var list []check
+	for _, c := range baselineChecks {
+		if !overridden[c.id] {
+			list = append(list, c)
+		}
+	}
+	return append(list, restrictedOnlyChecks...)
+}
 
 // Check evaluates a pod's metadata and spec (of a pod or of a workload's pod
 // template) at a level and returns every violation, in Kubernetes' order.
@@ -67,24 +85,29 @@ func Check(level Level, meta *metav1.ObjectMeta, spec *corev1.PodSpec) []Violati
 	if meta == nil {
 		meta = &metav1.ObjectMeta{}
 	}
-	var checks [][]check
+	var checks []check
 	switch level {
 	case Baseline:
-		checks = [][]check{baselineChecks, baselineOnlyChecks}
+		checks = baselineChecks
 	case Restricted:
-		checks = [][]check{baselineChecks, restrictedChecks}
+		checks = restrictedChecks
 	default:
 		return nil
 	}
 	var vs []Violation
-	for _, group := range checks {
-		for _, c := range group {
-			if reason, detail, ok := c.fn(meta, spec); !ok {
-				vs = append(vs, Violation{Check: c.id, Reason: reason, Detail: detail})
-			}
+	for _, c := range checks {
+		if reason, detail, ok := c.fn(meta, spec); !ok {
+			vs = append(vs, Violation{Check: c.id, Reason: reason, Detail: detail})
 		}
 	}
 	return vs
+}
+
+// inUserNamespace reports a pod that asks for its own user namespace: root
+// inside it maps to an unprivileged user on the node, so the checks that
+// exist to keep processes off host root do not apply.
+func inUserNamespace(spec *corev1.PodSpec) bool {
+	return spec.HostUsers != nil && !*spec.HostUsers
 }
 
 // visitContainers calls fn for every container, init container and

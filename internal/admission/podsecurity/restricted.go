@@ -91,6 +91,8 @@ func volumeType(v *corev1.Volume) (name string, ok bool) {
 		return "projected", true
 	case s.Secret != nil:
 		return "secret", true
+	case s.Image != nil:
+		return "image", true
 	case s.HostPath != nil:
 		return "hostPath", false
 	case s.GCEPersistentDisk != nil:
@@ -133,8 +135,6 @@ func volumeType(v *corev1.Volume) (name string, ok bool) {
 		return "scaleIO", false
 	case s.StorageOS != nil:
 		return "storageos", false
-	case s.Image != nil:
-		return "image", false
 	}
 	return "unknown", false
 }
@@ -158,8 +158,12 @@ func checkRestrictedVolumes(_ *metav1.ObjectMeta, spec *corev1.PodSpec) (string,
 
 // checkRunAsNonRoot requires every container to run as non-root, set on the
 // container or inherited from the pod. An explicit false anywhere is
-// reported before a missing true, as Kubernetes does.
+// reported before a missing true, as Kubernetes does. A pod with its own
+// user namespace is exempt: its root is not the node's.
 func checkRunAsNonRoot(_ *metav1.ObjectMeta, spec *corev1.PodSpec) (string, string, bool) {
+	if inUserNamespace(spec) {
+		return "", "", true
+	}
 	var setters []string
 	podTrue := false
 	if sc := spec.SecurityContext; sc != nil && sc.RunAsNonRoot != nil {
@@ -192,7 +196,11 @@ func checkRunAsNonRoot(_ *metav1.ObjectMeta, spec *corev1.PodSpec) (string, stri
 	return "", "", true
 }
 
+// checkRunAsUser forbids uid 0, except in a pod with its own user namespace.
 func checkRunAsUser(_ *metav1.ObjectMeta, spec *corev1.PodSpec) (string, string, bool) {
+	if inUserNamespace(spec) {
+		return "", "", true
+	}
 	var setters []string
 	if sc := spec.SecurityContext; sc != nil && sc.RunAsUser != nil && *sc.RunAsUser == 0 {
 		setters = append(setters, "pod")
