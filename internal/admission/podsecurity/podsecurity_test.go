@@ -95,9 +95,8 @@ func TestCheck(t *testing.T) {
 			mutate: func(s *corev1.PodSpec) {
 				s.Volumes = append(s.Volumes, corev1.Volume{Name: "h", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}})
 			},
-			baseline: `hostPath volumes (volume "h")`,
-			restricted: `hostPath volumes (volume "h"), ` +
-				`restricted volume types (volume "h" uses restricted volume type "hostPath")`,
+			baseline:   `hostPath volumes (volume "h")`,
+			restricted: `restricted volume types (volume "h" uses restricted volume type "hostPath")`,
 		},
 		{
 			name: "restricted volume types",
@@ -105,17 +104,20 @@ func TestCheck(t *testing.T) {
 				s.Volumes = append(s.Volumes,
 					corev1.Volume{Name: "n", VolumeSource: corev1.VolumeSource{NFS: &corev1.NFSVolumeSource{}}},
 					corev1.Volume{Name: "u"},
-					corev1.Volume{Name: "p", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{}}})
+					corev1.Volume{Name: "p", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{}}},
+					corev1.Volume{Name: "i", VolumeSource: corev1.VolumeSource{Image: &corev1.ImageVolumeSource{Reference: "img"}}},
+					corev1.Volume{Name: "g", VolumeSource: corev1.VolumeSource{GitRepo: &corev1.GitRepoVolumeSource{}}})
 			},
-			restricted: `restricted volume types (volumes "n", "u" use restricted volume types "nfs", "unknown")`,
+			restricted: `restricted volume types (volumes "n", "u", "g" use restricted volume types "gitRepo", "nfs", "unknown")`,
 		},
 		{
 			name: "host ports",
 			mutate: func(s *corev1.PodSpec) {
 				s.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 80, HostPort: 80}, {ContainerPort: 81}, {ContainerPort: 443, HostPort: 443}}
+				s.InitContainers = []corev1.Container{{Name: "i", Ports: []corev1.ContainerPort{{HostPort: 80}}, SecurityContext: s.Containers[0].SecurityContext}}
 			},
-			baseline:   `hostPort (container "c" uses hostPorts 80, 443)`,
-			restricted: `hostPort (container "c" uses hostPorts 80, 443)`,
+			baseline:   `hostPort (containers "i", "c" use hostPorts 443, 80)`,
+			restricted: `hostPort (containers "i", "c" use hostPorts 443, 80)`,
 		},
 		{
 			name: "probe host",
@@ -135,10 +137,18 @@ func TestCheck(t *testing.T) {
 			mutate: func(s *corev1.PodSpec) {
 				s.SecurityContext.AppArmorProfile = &corev1.AppArmorProfile{Type: corev1.AppArmorProfileTypeUnconfined}
 			},
-			baseline: `forbidden AppArmor profiles (pod must not set AppArmor profile type to "Unconfined"; ` +
-				`annotations must not set AppArmor profile type to "container.apparmor.security.beta.kubernetes.io/c="unconfined"")`,
-			restricted: `forbidden AppArmor profiles (pod must not set AppArmor profile type to "Unconfined"; ` +
-				`annotations must not set AppArmor profile type to "container.apparmor.security.beta.kubernetes.io/c="unconfined"")`,
+			baseline: `forbidden AppArmor profiles (pod and annotation must not set AppArmor profile type to ` +
+				`"Unconfined", "container.apparmor.security.beta.kubernetes.io/c="unconfined"")`,
+			restricted: `forbidden AppArmor profiles (pod and annotation must not set AppArmor profile type to ` +
+				`"Unconfined", "container.apparmor.security.beta.kubernetes.io/c="unconfined"")`,
+		},
+		{
+			name: "apparmor unconfined container",
+			mutate: func(s *corev1.PodSpec) {
+				s.Containers[0].SecurityContext.AppArmorProfile = &corev1.AppArmorProfile{Type: corev1.AppArmorProfileTypeUnconfined}
+			},
+			baseline:   `forbidden AppArmor profile (container "c" must not set AppArmor profile type to "Unconfined")`,
+			restricted: `forbidden AppArmor profile (container "c" must not set AppArmor profile type to "Unconfined")`,
 		},
 		{
 			name: "apparmor runtime default allowed",
@@ -170,6 +180,22 @@ func TestCheck(t *testing.T) {
 			},
 			baseline:   `procMount (container "c" must not set securityContext.procMount to "Unmasked")`,
 			restricted: `procMount (container "c" must not set securityContext.procMount to "Unmasked")`,
+		},
+		{
+			name: "proc mount in a user namespace",
+			mutate: func(s *corev1.PodSpec) {
+				s.HostUsers = ptr(false)
+				s.Containers[0].SecurityContext.ProcMount = ptr(corev1.UnmaskedProcMount)
+			},
+			restricted: `procMount (container "c" must not set securityContext.procMount to "Unmasked")`,
+		},
+		{
+			name: "root in a user namespace",
+			mutate: func(s *corev1.PodSpec) {
+				s.HostUsers = ptr(false)
+				s.SecurityContext.RunAsNonRoot = nil
+				s.SecurityContext.RunAsUser = ptr(int64(0))
+			},
 		},
 		{
 			name: "seccomp unconfined",
@@ -310,6 +336,23 @@ func TestMessage(t *testing.T) {
 	}
 }
 
+// TestCheckOrder guards the order messages list reasons in: each group
+// sorted by ID, as Kubernetes sorts them.
+func TestCheckOrder(t *testing.T) {
+	for _, group := range [][]check{baselineChecks, restrictedOnlyChecks} {
+		for i := 1; i < len(group); i++ {
+			if group[i-1].id >= group[i].id {
+				t.Errorf("%s listed before %s", group[i-1].id, group[i].id)
+			}
+		}
+	}
+	for _, c := range restrictedChecks {
+		if c.id == "hostPathVolumes" || c.id == "procMount" || c.id == "capabilities_baseline" || c.id == "seccompProfile_baseline" {
+			t.Errorf("overridden check %s runs at restricted", c.id)
+		}
+	}
+}
+
 func TestCheckIDs(t *testing.T) {
 	spec := &corev1.PodSpec{HostPID: true, Containers: []corev1.Container{{Name: "c"}}}
 	var ids []string
@@ -371,9 +414,24 @@ func TestPolicyFor(t *testing.T) {
 			wantErr: WarnLevelLabel,
 		},
 		{
+			name:   "warn follows enforce",
+			labels: map[string]string{EnforceLevelLabel: "restricted", EnforceVersionLabel: "v1.33", AuditLevelLabel: "baseline"},
+			want:   "restricted:v1.33 baseline:latest restricted:v1.33",
+		},
+		{
+			name:   "warn follows enforce, keeping its own version",
+			labels: map[string]string{EnforceLevelLabel: "baseline", WarnVersionLabel: "v1.30"},
+			want:   "baseline:latest privileged:latest baseline:v1.30",
+		},
+		{
+			name:   "explicit warn is kept",
+			labels: map[string]string{EnforceLevelLabel: "restricted", WarnLevelLabel: "privileged"},
+			want:   "restricted:latest privileged:latest privileged:latest",
+		},
+		{
 			name:    "bad version is latest",
 			labels:  map[string]string{EnforceLevelLabel: "baseline", EnforceVersionLabel: "1.30", AuditVersionLabel: "v2.0"},
-			want:    "baseline:latest privileged:latest privileged:latest",
+			want:    "baseline:latest privileged:latest baseline:latest",
 			wantErr: AuditVersionLabel,
 		},
 	}

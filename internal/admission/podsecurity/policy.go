@@ -28,6 +28,10 @@ type Policy struct {
 // the bad labels: a bad enforce level becomes restricted (fail closed), a bad
 // audit or warn level becomes privileged (they only report), and a bad
 // version becomes latest.
+//
+// A namespace that enforces a level but sets no warn label warns at the
+// enforce level: enforce applies to pods only, and this is how a user
+// creating a Deployment hears that its pods will be refused.
 func PolicyFor(labels map[string]string) (Policy, error) {
 	p := Policy{
 		Enforce: LevelVersion{Privileged, Latest},
@@ -61,5 +65,25 @@ func PolicyFor(labels map[string]string) (Policy, error) {
 			m.lv.Version = v
 		}
 	}
+	_, warnSet := labels[WarnLevelLabel]
+	_, warnVersionSet := labels[WarnVersionLabel]
+	enforce, enforceErr := ParseLevel(labels[EnforceLevelLabel])
+	_, enforceSet := labels[EnforceLevelLabel]
+	if !warnSet && enforceSet && enforceErr == nil && strictness(enforce) > strictness(p.Warn.Level) {
+		p.Warn.Level = p.Enforce.Level
+		if !warnVersionSet {
+			p.Warn.Version = p.Enforce.Version
+		}
+	}
 	return p, errors.Join(errs...)
+}
+
+func strictness(l Level) int {
+	switch l {
+	case Baseline:
+		return 1
+	case Restricted:
+		return 2
+	}
+	return 0
 }
