@@ -101,6 +101,7 @@ func (a *ServiceAccountTokens) AuthenticateToken(_ context.Context, token string
 	}
 	info := &user.Info{
 		Name:   c.Username(),
+		UID:    c.ServiceAccountUID,
 		Groups: authenticated(user.ServiceAccountGroups(c.Namespace)),
 		Extra:  map[string][]string{},
 	}

@@ -133,7 +133,7 @@ func TestServiceAccountTokens(t *testing.T) {
 				return
 			}
 			wantGroups := []string{"system:serviceaccounts", "system:serviceaccounts:team", "system:authenticated"}
-			if info.Name != "system:serviceaccount:team:dev" || !slices.Equal(info.Groups, wantGroups) {
+			if info.Name != "system:serviceaccount:team:dev" || info.UID != "sa-uid" || !slices.Equal(info.Groups, wantGroups) {
 				t.Errorf("user %q groups %q", info.Name, info.Groups)
 			}
 			if got := info.Extra[ExtraPodName]; tc.pod == "" && got != nil || tc.pod != "" && !slices.Equal(got, []string{tc.pod}) {

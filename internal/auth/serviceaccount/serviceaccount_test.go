@@ -256,6 +256,19 @@ func TestLoadOrCreateKey(t *testing.T) {
 		t.Errorf("key IDs %q %q", id1, id2)
 	}
 
+	// A PKCS #8 key written by another tool loads as it is.
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p8path := filepath.Join(t.TempDir(), "pkcs8.key")
+	if err := os.WriteFile(p8path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if k3, err := LoadOrCreateKey(p8path); err != nil || !k3.Equal(k1) {
+		t.Errorf("PKCS #8 key: %v", err)
+	}
+
 	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	p384DER, err := x509.MarshalECPrivateKey(p384)
 	if err != nil {
