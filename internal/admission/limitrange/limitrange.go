@@ -183,7 +183,11 @@ func validatePod(lr *corev1.LimitRange, pod *corev1.Pod) []error {
 				errs = append(errs, validateResources(item, pod.Spec.InitContainers[j].Resources.Requests, pod.Spec.InitContainers[j].Resources.Limits)...)
 			}
 		case corev1.LimitTypePod:
-			errs = append(errs, validateResources(item, podTotal(pod, requestsOf), podTotal(pod, limitsOf))...)
+			var podRequests, podLimits corev1.ResourceList
+			if pod.Spec.Resources != nil {
+				podRequests, podLimits = pod.Spec.Resources.Requests, pod.Spec.Resources.Limits
+			}
+			errs = append(errs, validateResources(item, podTotal(pod, requestsOf, podRequests), podTotal(pod, limitsOf, podLimits))...)
 		}
 	}
 	return errs
@@ -206,11 +210,13 @@ func validateResources(item *corev1.LimitRangeItem, requests, limits corev1.Reso
 func requestsOf(c *corev1.Container) corev1.ResourceList { return c.Resources.Requests }
 func limitsOf(c *corev1.Container) corev1.ResourceList   { return c.Resources.Limits }
 
-// podTotal is what the pod as a whole needs of each resource: the sum over
+// podTotal is what the pod as a whole asks of each resource: the sum over
 // its containers and sidecars (init containers that keep running), or, if
 // larger, what an ordinary init container needs while the sidecars started
-// before it run, plus the pod overhead.
-func podTotal(pod *corev1.Pod, of func(*corev1.Container) corev1.ResourceList) corev1.ResourceList {
+// before it run. Pod-level cpu and memory, when the pod sets them, replace
+// the sum. The pod overhead is left out, as Kubernetes leaves it out: the
+// range limits what the user asked for, not what the runtime adds.
+func podTotal(pod *corev1.Pod, of func(*corev1.Container) corev1.ResourceList, podLevel corev1.ResourceList) corev1.ResourceList {
 	total := corev1.ResourceList{}
 	for i := range pod.Spec.Containers {
 		add(total, of(&pod.Spec.Containers[i]))
@@ -238,7 +244,11 @@ func podTotal(pod *corev1.Pod, of func(*corev1.Container) corev1.ResourceList) c
 			total[k] = v.DeepCopy()
 		}
 	}
-	add(total, pod.Spec.Overhead)
+	for k, v := range podLevel {
+		if k == corev1.ResourceCPU || k == corev1.ResourceMemory {
+			total[k] = v.DeepCopy()
+		}
+	}
 	return total
 }
 

@@ -31,6 +31,8 @@ func show(l corev1.ResourceList) string {
 	return strings.Join(parts, ",")
 }
 
+func ptr[T any](v T) *T { return &v }
+
 func rangeOf(items ...corev1.LimitRangeItem) *corev1.LimitRange {
 	return &corev1.LimitRange{ObjectMeta: metav1.ObjectMeta{Name: "lr"}, Spec: corev1.LimitRangeSpec{Limits: items}}
 }
@@ -197,6 +199,20 @@ func TestValidate(t *testing.T) {
 			want:       "maximum memory usage per Pod is 1Gi, but limit is 2Gi",
 		},
 		{
+			name:       "pod max counts sidecars with later init containers",
+			item:       corev1.LimitRangeItem{Type: corev1.LimitTypePod, Max: list("cpu=1")},
+			containers: []corev1.Container{container("a", "cpu=100m", "cpu=100m")},
+			init: []corev1.Container{
+				func() corev1.Container {
+					c := container("sidecar", "cpu=300m", "cpu=300m")
+					c.RestartPolicy = ptr(corev1.ContainerRestartPolicyAlways)
+					return c
+				}(),
+				container("i", "cpu=800m", "cpu=800m"),
+			},
+			want: "maximum cpu usage per Pod is 1, but limit is 1100m",
+		},
+		{
 			name:       "pod min without request",
 			item:       corev1.LimitRangeItem{Type: corev1.LimitTypePod, Min: list("cpu=100m")},
 			containers: []corev1.Container{container("a", "", "")},
@@ -243,6 +259,19 @@ func TestDefaultsThenValidate(t *testing.T) {
 	}
 	if Apply(nil, nil) != nil {
 		t.Error("nil pod")
+	}
+}
+
+func TestPodLevelResources(t *testing.T) {
+	lr := rangeOf(corev1.LimitRangeItem{Type: corev1.LimitTypePod, Max: list("cpu=1"), Min: list("memory=1Gi")})
+	pod := &corev1.Pod{Spec: corev1.PodSpec{
+		Resources:  &corev1.ResourceRequirements{Requests: list("memory=2Gi"), Limits: list("cpu=2")},
+		Overhead:   list("cpu=5"),
+		Containers: []corev1.Container{container("a", "cpu=100m", "cpu=100m")},
+	}}
+	err := Apply([]*corev1.LimitRange{lr}, pod)
+	if err == nil || err.Error() != "maximum cpu usage per Pod is 1, but limit is 2" {
+		t.Fatalf("error %v", err)
 	}
 }
 
