@@ -44,3 +44,10 @@ func Reasons(vs []Violation) string {
 	}
 	return b.String()
 }
+
+// Annotations Kubernetes adds to the audit event of a request: the policy a
+// pod was enforced against, and what audit mode found (the Warning text).
+const (
+	EnforcePolicyAnnotation   = "pod-security.kubernetes.io/enforce-policy"
+	AuditViolationsAnnotation = "pod-security.kubernetes.io/audit-violations"
+)
