@@ -51,8 +51,17 @@ func Union(as ...Authenticator) Authenticator {
 				return info, true, nil
 			}
 		}
-		return nil, false, errors.Join(errs...)
+		return nil, false, joinErrors(errs)
 	})
+}
+
+// joinErrors is errors.Join, but a lone error is returned as it is, so its
+// text is not wrapped for nothing.
+func joinErrors(errs []error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return errors.Join(errs...)
 }
 
 // Anonymous authenticates every request as system:anonymous in group

@@ -97,3 +97,10 @@ func authenticateBearer(r *http.Request, t TokenAuthenticator) (*user.Info, bool
 	}
 	return t.AuthenticateToken(r.Context(), token)
 }
+
+// Bearer makes an Authenticator of t, reading the request's bearer token.
+func Bearer(t TokenAuthenticator) Authenticator {
+	return AuthenticatorFunc(func(r *http.Request) (*user.Info, bool, error) {
+		return authenticateBearer(r, t)
+	})
+}

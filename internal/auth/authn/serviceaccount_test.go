@@ -208,6 +208,11 @@ func reissue(tok, iss, kid string) (string, error) {
 func typesUID(s string) types.UID { return types.UID(s) }
 
 func BenchmarkServiceAccountToken(b *testing.B) {
+	b.Run("verify", func(b *testing.B) { benchmarkServiceAccountToken(b, false) })
+	b.Run("cached", func(b *testing.B) { benchmarkServiceAccountToken(b, true) })
+}
+
+func benchmarkServiceAccountToken(b *testing.B, cached bool) {
 	i := newSAIssuer(b, "https://bosun.test")
 	sa := &corev1.ServiceAccount{ObjectMeta: meta("dev", "sa-uid")}
 	pod := &corev1.Pod{ObjectMeta: meta("web", "pod-uid")}
@@ -220,10 +225,14 @@ func BenchmarkServiceAccountToken(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	var t TokenAuthenticator = a
+	if cached {
+		t = NewTokenCache(a, DefaultTokenCacheTTL, nil)
+	}
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, ok, err := a.AuthenticateToken(ctx, tok); !ok || err != nil {
+		if _, ok, err := t.AuthenticateToken(ctx, tok); !ok || err != nil {
 			b.Fatal(ok, err)
 		}
 	}
