@@ -22,7 +22,7 @@ type testCA struct {
 
 var certNow = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 
-func newCA(t *testing.T, name string) *testCA {
+func newCA(t testing.TB, name string) *testCA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -45,7 +45,7 @@ func newCA(t *testing.T, name string) *testCA {
 	return &testCA{cert, key}
 }
 
-func (ca *testCA) issue(t *testing.T, subj pkix.Name, usage x509.ExtKeyUsage, notAfter time.Time) *x509.Certificate {
+func (ca *testCA) issue(t testing.TB, subj pkix.Name, usage x509.ExtKeyUsage, notAfter time.Time) *x509.Certificate {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -115,6 +115,38 @@ func TestX509(t *testing.T) {
 		r.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{ca.issue(t, alice, x509.ExtKeyUsageClientAuth, later)}}
 		if _, ok, err := (&X509{}).Authenticate(r); ok || err != nil {
 			t.Errorf("got %v, %v", ok, err)
+		}
+	})
+}
+
+// FuzzX509 feeds arbitrary certificates to the authenticator: whatever
+// parses must either be refused or verify against the roots.
+func FuzzX509(f *testing.F) {
+	ca := newCA(f, "cluster-ca")
+	other := newCA(f, "other-ca")
+	alice := pkix.Name{CommonName: "alice", Organization: []string{"dev"}}
+	f.Add(ca.issue(f, alice, x509.ExtKeyUsageClientAuth, certNow.Add(time.Hour)).Raw)
+	f.Add(other.issue(f, alice, x509.ExtKeyUsageClientAuth, certNow.Add(time.Hour)).Raw)
+	f.Add(ca.cert.Raw)
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.cert)
+	a := &X509{Roots: roots, Now: func() time.Time { return certNow }}
+	f.Fuzz(func(t *testing.T, der []byte) {
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			return
+		}
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert}}
+		info, ok, err := a.Authenticate(r)
+		if !ok {
+			return
+		}
+		if err != nil || info.Name != cert.Subject.CommonName || info.Name == "" {
+			t.Fatalf("accepted %q as %+v, %v", cert.Subject, info, err)
+		}
+		if _, verr := cert.Verify(x509.VerifyOptions{Roots: roots, CurrentTime: certNow, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); verr != nil {
+			t.Fatalf("accepted a certificate that does not verify: %v", verr)
 		}
 	})
 }
