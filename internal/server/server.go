@@ -356,6 +356,9 @@ func loadSecretsEncryption(cfg Config, log *slog.Logger) (*encryption.Transforme
 	if err != nil {
 		return nil, fmt.Errorf("--secrets-encryption-key-file: %w", err)
 	}
+	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
+		log.Warn("the secrets encryption key file is readable by other users; it should be mode 0600", "file", path, "mode", st.Mode().Perm().String())
+	}
 	return encryption.NewTransformer(keys)
 }
 
