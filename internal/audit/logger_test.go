@@ -234,3 +234,12 @@ func TestNilLogger(t *testing.T) {
 		t.Error("nil Logger is not inert")
 	}
 }
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -77,11 +77,23 @@ func (s *Stage) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// maxPolicySize bounds what LoadPolicyFile reads: real policies are a few KiB, and a
+// wrong path (a log, a device) should fail at once rather than fill memory.
+const maxPolicySize = 1 << 20
+
 // LoadPolicyFile reads and parses the policy file given by --audit-policy-file.
 func LoadPolicyFile(path string) (*Policy, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("audit policy: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxPolicySize+1))
+	if err != nil {
+		return nil, fmt.Errorf("audit policy %s: %w", path, err)
+	}
+	if len(data) > maxPolicySize {
+		return nil, fmt.Errorf("audit policy %s: larger than %d bytes", path, maxPolicySize)
 	}
 	p, err := ParsePolicy(data)
 	if err != nil {
