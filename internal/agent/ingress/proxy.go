@@ -37,7 +37,7 @@ func newHandler(t *atomic.Pointer[table], log *slog.Logger) *handler {
 	h := &handler{table: t, log: log}
 	h.proxy = &httputil.ReverseProxy{
 		Rewrite:      rewrite,
-		Transport:    &retryTransport{base: newTransport()},
+		Transport:    &retryTransport{base: newH1Transport(dialPod, newTransport())},
 		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		ErrorHandler: h.proxyError,
 		BufferPool:   newBufferPool(),
@@ -48,16 +48,9 @@ func newHandler(t *atomic.Pointer[table], log *slog.Logger) *handler {
 // newTransport is the one client connection pool towards pods. Pods
 // speak plain HTTP/1.1; responses may take any time (long polls).
 func newTransport() *http.Transport {
-	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
 	return &http.Transport{
-		Proxy: nil, // pods are reached directly, whatever the node's environment says
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := d.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, &dialError{err: err}
-			}
-			return c, nil
-		},
+		Proxy:                 nil, // pods are reached directly, whatever the node's environment says
+		DialContext:           dialPod,
 		MaxIdleConns:          4096,
 		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       90 * time.Second,
@@ -65,6 +58,17 @@ func newTransport() *http.Transport {
 		DisableCompression:    true, // pass bodies through as the pod encoded them
 		ForceAttemptHTTP2:     false,
 	}
+}
+
+var podDialer = &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+
+// dialPod connects to a pod, marking a failure as a dialError.
+func dialPod(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := podDialer.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, &dialError{err: err}
+	}
+	return c, nil
 }
 
 // dialError marks a failure to connect, before any byte of the request
