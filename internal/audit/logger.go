@@ -44,11 +44,12 @@ type Logger struct {
 	lastWarn atomic.Int64 // unix nanoseconds of the last drop warning
 
 	// Owned by the writer goroutine.
-	file *os.File
-	out  *bufio.Writer
-	buf  bytes.Buffer
-	enc  *json.Encoder
-	size int64
+	file    *os.File
+	out     *bufio.Writer
+	buf     bytes.Buffer
+	enc     *json.Encoder
+	size    int64
+	pending int // events in out since its last flush
 }
 
 // New opens (appending) or creates the audit log at path with mode 0600 and starts its
@@ -144,7 +145,7 @@ func (l *Logger) send(ev *Event) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.closed {
-		l.drop()
+		l.drop(1, nil)
 		return
 	}
 	select {
@@ -157,17 +158,24 @@ func (l *Logger) send(ev *Event) {
 	select {
 	case l.queue <- ev:
 	case <-t.C:
-		l.drop()
+		l.drop(1, nil)
 	}
 }
 
-func (l *Logger) drop() {
-	n := l.dropped.Add(1)
+// drop counts n events that will never reach the log, and warns about it at most
+// once per minute: a full or stuck disk would otherwise add a log line per request.
+func (l *Logger) drop(n int, cause error) {
+	total := l.dropped.Add(uint64(n))
 	now := time.Now().UnixNano()
 	last := l.lastWarn.Load()
-	if now-last >= int64(warnEvery) && l.lastWarn.CompareAndSwap(last, now) {
-		l.log.Warn("audit events dropped: the log cannot keep up", "dropped_total", n)
+	if now-last < int64(warnEvery) || !l.lastWarn.CompareAndSwap(last, now) {
+		return
 	}
+	if cause == nil {
+		l.log.Warn("audit events dropped: the log cannot keep up", "path", l.path, "dropped_total", total)
+		return
+	}
+	l.log.Warn("audit events dropped: writing the log failed", "path", l.path, "err", cause, "dropped_total", total)
 }
 
 func (l *Logger) run() {
@@ -187,26 +195,38 @@ func (l *Logger) run() {
 				drained = true
 			}
 		}
-		if err := l.out.Flush(); err != nil {
-			l.writeFailed(err)
-		}
+		l.flush()
 	}
+	l.flush()
+}
+
+func (l *Logger) flush() {
 	if err := l.out.Flush(); err != nil {
-		l.writeFailed(err)
+		l.bufferLost(err)
+		return
 	}
+	l.pending = 0
+}
+
+// bufferLost discards what the buffered writer holds after it failed: a bufio.Writer
+// keeps its first error forever, so it must start over on the file.
+func (l *Logger) bufferLost(err error) {
+	l.out.Reset(l.file)
+	l.drop(l.pending, err)
+	l.pending = 0
 }
 
 func (l *Logger) write(ev *Event) {
 	l.buf.Reset()
 	if err := l.enc.Encode(ev); err != nil {
-		// Only an invalid raw object can get here; the Recorder validates those.
-		l.writeFailed(err)
+		// Unreachable while the Recorder only keeps valid JSON bodies.
+		l.drop(1, err)
 		return
 	}
 	if l.file == nil {
 		// The last rotation could not reopen the log; try again rather than give up.
 		if err := l.open(); err != nil {
-			l.writeFailed(err)
+			l.drop(1, err)
 			return
 		}
 		l.out.Reset(l.file)
@@ -214,29 +234,23 @@ func (l *Logger) write(ev *Event) {
 	if l.maxBytes > 0 && l.size > 0 && l.size+int64(l.buf.Len()) > l.maxBytes {
 		if err := l.rotate(); err != nil {
 			l.log.Error("rotating the audit log", "path", l.path, "err", err)
+			// Try again after another maxBytes, not on every event.
+			l.size = 0
 		}
 	}
+	l.pending++
 	n, err := l.out.Write(l.buf.Bytes())
 	l.size += int64(n)
 	if err != nil {
-		l.writeFailed(err)
+		l.bufferLost(err)
 	}
-}
-
-func (l *Logger) writeFailed(err error) {
-	l.log.Error("writing the audit log", "path", l.path, "err", err)
-	// A failed buffered writer keeps failing; start over on a fresh one.
-	l.out.Reset(l.file)
-	l.drop()
 }
 
 // rotate shifts path.N-1 → path.N … path → path.1 and reopens path. If renaming fails
 // the current file is reopened and grows: losing audit events is worse than a big file.
 func (l *Logger) rotate() error {
 	var errs []error
-	if err := l.out.Flush(); err != nil {
-		errs = append(errs, err)
-	}
+	l.flush()
 	if err := l.file.Close(); err != nil {
 		errs = append(errs, err)
 	}

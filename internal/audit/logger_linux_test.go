@@ -103,3 +103,59 @@ func TestLoggerDropsWhenDiskBlocks(t *testing.T) {
 		t.Errorf("warnings %q, want one about dropped events", h.warns)
 	}
 }
+
+// TestLoggerCountsFailedWrites logs to /dev/full, a disk that is always full: every
+// event is counted as dropped, with one warning, and nothing blocks.
+func TestLoggerCountsFailedWrites(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	h := &countingHandler{}
+	prev := slog.Default()
+	slog.SetDefault(slog.New(h))
+	defer slog.SetDefault(prev)
+
+	l, err := New("/dev/full", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 50
+	for range n {
+		logRequest(l, "p")
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if l.Dropped() != n {
+		t.Errorf("Dropped = %d, want %d", l.Dropped(), n)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.warns) != 1 || !strings.Contains(h.warns[0], "failed") {
+		t.Errorf("warnings %q, want one about failed writes", h.warns)
+	}
+}
+
+// TestLoggerRotationFailureKeepsLogging makes the renames fail (a directory where the
+// backup should go): events still reach the current file.
+func TestLoggerRotationFailureKeepsLogging(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.log")
+	if err := os.MkdirAll(filepath.Join(path+".1", "occupied"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	l, err := newLogger(path, 2048, 1, 16, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	for range n {
+		logRequest(l, "p")
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(readEvents(t, path)); got != n || l.Dropped() != 0 {
+		t.Errorf("%d events in the log and %d dropped, want %d and 0", got, l.Dropped(), n)
+	}
+}

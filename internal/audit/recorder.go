@@ -75,8 +75,9 @@ func newStageSet(stages []Stage) stageSet {
 // Begin starts recording r as the policy decided for a, and emits RequestReceived
 // unless that stage is omitted. Whatever the decision, requests for Secrets, issued
 // service account tokens and token reviews are recorded at Metadata at most, because
-// their bodies hold credentials. Begin on a nil Logger returns a Recorder that only
-// sets the Audit-ID header.
+// their bodies hold credentials. The slices and maps in a are kept, not copied, and
+// must not change afterwards. Begin on a nil Logger returns a Recorder that only sets
+// the Audit-ID header.
 func (l *Logger) Begin(r *http.Request, a Attributes, d Decision) *Recorder {
 	rec := &Recorder{l: l, auditID: auditIDFrom(r.Header.Get(HeaderAuditID))}
 	if l == nil || d.Level == LevelNone || !d.Level.valid() {

@@ -394,7 +394,9 @@ func TestWrapWriterHijackOverHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ended := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(ended)
 		rec := l.Begin(r, Attributes{Verb: "create", Resource: "pods", Subresource: "exec", LongRunning: true},
 			Decision{Level: LevelMetadata, OmitStages: []Stage{StageRequestReceived}})
 		defer rec.End()
@@ -430,7 +432,7 @@ func TestWrapWriterHijackOverHTTP(t *testing.T) {
 	if string(body) != "hello" {
 		t.Errorf("body %q", body)
 	}
-	srv.Close() // waits for the handler, so End has run
+	<-ended // a hijacked connection is not the server's any more: Close would not wait
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
