@@ -77,6 +77,8 @@ func newServerCommand(stderr io.Writer) *cobra.Command {
 	f.DurationVar(&cfg.NodeMonitorGracePeriod, "node-monitor-grace-period", cfg.NodeMonitorGracePeriod, "how long a node may miss heartbeats before it is marked Unknown and tainted unreachable")
 	f.IntVar(&cfg.DefaultTolerationSeconds, "default-toleration-seconds", cfg.DefaultTolerationSeconds, "how long pods without a toleration stay on an unreachable or not-ready node before eviction")
 	f.IntVar(&cfg.AgentPort, "agent-port", cfg.AgentPort, "HTTPS port of the node agent (logs, exec, port-forward)")
+	f.IntVar(&cfg.MaxRequestsInflight, "max-requests-inflight", apiserver.DefaultMaxRequestsInflight, "read-only requests served at once, watches and streams apart; beyond it 429 (negative: no bound)")
+	f.IntVar(&cfg.MaxMutatingRequestsInflight, "max-mutating-requests-inflight", apiserver.DefaultMaxMutatingRequestsInflight, "mutating requests served at once; beyond it 429 (negative: no bound)")
 	f.StringVar(&cfg.SecretsEncryptionKeyFile, "secrets-encryption-key-file", "", "key file Secrets are encrypted at rest with, NAME:BASE64 lines, the first key encrypting (default: DATA_DIR/secrets-encryption.key, generated on first start)")
 	f.StringVar(&cfg.RuntimeEndpoint, "container-runtime-endpoint", "", "CRI socket of a running container runtime (default: start containerd under the data directory)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")

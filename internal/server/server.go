@@ -69,6 +69,10 @@ type Config struct {
 	// DefaultTolerationSeconds is how long a pod with no toleration for
 	// the unreachable or not-ready taint stays on such a node.
 	DefaultTolerationSeconds int
+	// MaxRequestsInflight and MaxMutatingRequestsInflight bound the
+	// read-only and mutating requests served at once (429 beyond); 0
+	// means the default, a negative number no bound.
+	MaxRequestsInflight, MaxMutatingRequestsInflight int
 	// SecretsEncryptionKeyFile holds the keys Secrets are encrypted with
 	// at rest; DATA_DIR/secrets-encryption.key, generated on first start,
 	// when empty.
@@ -176,6 +180,9 @@ func Run(ctx context.Context, cfg Config) error {
 		OpenAPI:          openapiHandler(docs),
 		Logger:           log,
 		NodeTLS:          nodeTLS,
+
+		MaxRequestsInflight:         cfg.MaxRequestsInflight,
+		MaxMutatingRequestsInflight: cfg.MaxMutatingRequestsInflight,
 	})
 	if err := bootstrap(ctx, api); err != nil {
 		return err

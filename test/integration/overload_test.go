@@ -1,0 +1,158 @@
+package integration
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/bosun-sh/bosun/internal/pki"
+	"github.com/bosun-sh/bosun/internal/server"
+	"github.com/bosun-sh/bosun/internal/testserver"
+)
+
+// TestOverload floods the server with requests from a user outside
+// system:masters, over many connections, and checks that the server
+// sheds what exceeds its in-flight bound with 429 and Retry-After while
+// /readyz and an administrator's kubectl keep answering within 2 s.
+func TestOverload(t *testing.T) {
+	s, k := startKubectl(t, testserver.Options{Configure: func(c *server.Config) {
+		c.MaxRequestsInflight = 20
+		c.MaxMutatingRequestsInflight = 10
+	}})
+	ctx := testContext(t)
+	ns := newNamespace(t, s)
+	// Lists of these make each flooding request take a while.
+	for i := range 200 {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%d", i)}, Data: map[string]string{"k": string(make([]byte, 2000))}}
+		if _, err := s.Client.CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A user of the cluster CA outside system:masters.
+	bundle, err := pki.Ensure(filepath.Join(s.DataDir, "tls"), pki.Names{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := bundle.IssueClient("flood", []string{"team"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(bundle.CAPEM)
+	flood := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}},
+		// HTTP/1.1 and a connection per request in flight: the flood is
+		// not throttled by HTTP/2's stream limit on one connection.
+		TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{},
+		MaxIdleConnsPerHost: 500,
+	}}
+	defer flood.CloseIdleConnections()
+
+	const workers, perWorker = 300, 10 // bounded: 3,000 requests at most
+	var ok200, shed, other atomic.Int64
+	var retryAfter atomic.Value
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	url := s.Config.Host + "/api/v1/namespaces/" + ns + "/configmaps"
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range perWorker {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := flood.Get(url)
+				if err != nil {
+					other.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				switch resp.StatusCode {
+				case http.StatusOK:
+					ok200.Add(1)
+				case http.StatusTooManyRequests:
+					shed.Add(1)
+					retryAfter.Store(resp.Header.Get("Retry-After"))
+				default:
+					other.Add(1)
+				}
+			}
+		}()
+	}
+
+	// While it floods: health and the administrator answer promptly.
+	admin := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	defer admin.CloseIdleConnections()
+	time.Sleep(200 * time.Millisecond)
+	for i := range 3 {
+		start := time.Now()
+		resp, err := admin.Get(s.Config.Host + "/readyz")
+		if err != nil {
+			t.Errorf("/readyz during the flood (%d): %v", i, err)
+		} else {
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("/readyz during the flood: %d", resp.StatusCode)
+			}
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("/readyz took %s during the flood", d)
+		}
+		start = time.Now()
+		r := k.runWith(t, "", nil, "get", "ns", "--request-timeout=2s")
+		if r.code != 0 {
+			t.Errorf("kubectl get ns during the flood: exit %d: %s", r.code, r.stderr)
+		}
+		if d := time.Since(start); d > 4*time.Second { // 2 s for the request, the rest kubectl's own start
+			t.Errorf("kubectl get ns took %s during the flood", d)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	t.Logf("flood: %d answered, %d shed with 429, %d other", ok200.Load(), shed.Load(), other.Load())
+	if shed.Load() == 0 {
+		t.Errorf("no request was shed with 429 (answered %d)", ok200.Load())
+	}
+	if ok200.Load() == 0 {
+		t.Errorf("the flood got no answer at all (%d shed)", shed.Load())
+	}
+	if other.Load() > 0 {
+		t.Errorf("%d flooding requests failed otherwise than with 429", other.Load())
+	}
+	if v, _ := retryAfter.Load().(string); v != "1" {
+		t.Errorf("429 carried Retry-After %q, want 1", v)
+	}
+
+	// Afterwards the same user is served normally.
+	ctx2, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx2, http.MethodGet, url+"?limit=1", nil)
+	resp, err := flood.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("after the flood: %d", resp.StatusCode)
+	}
+}
