@@ -58,6 +58,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 	defer cancel()
+	ctx = withWarnings(ctx, &h.warnings)
 	var (
 		obj  runtime.Object
 		code = http.StatusOK
@@ -261,6 +262,9 @@ func (s *Server) createObject(ctx context.Context, rs *resource, ns string, obj 
 	if k.Defaults != nil {
 		k.Defaults(stored)
 	}
+	if err := s.admitLimitRanges(ctx, stored); err != nil {
+		return nil, err
+	}
 	if k.Generation {
 		sm.SetGeneration(1)
 	}
@@ -268,7 +272,11 @@ func (s *Server) createObject(ctx context.Context, rs *resource, ns string, obj 
 		return nil, errInvalid(rs.served.GVK.GroupKind(), sm.GetName(), errs)
 	}
 	if rs.stored.Namespaced {
-		if err := s.namespaceAccepts(ctx, rs, sm.GetNamespace(), sm.GetName()); err != nil {
+		ns, err := s.namespaceAccepts(ctx, rs, sm.GetNamespace(), sm.GetName())
+		if err != nil {
+			return nil, err
+		}
+		if err := admitPodSecurity(ctx, ns, stored); err != nil {
 			return nil, err
 		}
 	}
@@ -336,8 +344,9 @@ func (s *Server) validate(rs *resource, obj, old runtime.Object) field.ErrorList
 	return errs
 }
 
-// namespaceAccepts checks that ns exists and is not being deleted.
-func (s *Server) namespaceAccepts(ctx context.Context, rs *resource, ns, name string) error {
+// namespaceAccepts checks that ns exists and is not being deleted, and
+// returns it (its labels carry the Pod Security level).
+func (s *Server) namespaceAccepts(ctx context.Context, rs *resource, ns, name string) (*corev1.Namespace, error) {
 	nsr := s.byGVK[corev1.SchemeGroupVersion.WithKind("Namespace")]
 	kv, err := s.store.GetSerializable(ctx, nsr.key("", ns))
 	if errors.Is(err, storage.ErrNotFound) {
@@ -346,17 +355,18 @@ func (s *Server) namespaceAccepts(ctx context.Context, rs *resource, ns, name st
 		kv, err = s.store.Get(ctx, nsr.key("", ns))
 	}
 	if errors.Is(err, storage.ErrNotFound) {
-		return errNotFound(nsr.gr(), ns)
+		return nil, errNotFound(nsr.gr(), ns)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	obj, err := nsr.decodeStored(kv)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if n := obj.(*corev1.Namespace); n.DeletionTimestamp != nil || n.Status.Phase == corev1.NamespaceTerminating {
-		return errForbidden(rs.gr(), name, fmt.Sprintf("unable to create new content in namespace %s because it is being terminated", ns))
+	n := obj.(*corev1.Namespace)
+	if n.DeletionTimestamp != nil || n.Status.Phase == corev1.NamespaceTerminating {
+		return nil, errForbidden(rs.gr(), name, fmt.Sprintf("unable to create new content in namespace %s because it is being terminated", ns))
 	}
-	return nil
+	return n, nil
 }

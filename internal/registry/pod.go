@@ -140,6 +140,10 @@ func requestsFromLimits(r *corev1.ResourceRequirements) {
 	}
 }
 
+// PodQOS is the QoS class of a pod with spec s, as Kubernetes computes it
+// on create; admission that changes resources computes it again.
+func PodQOS(s *corev1.PodSpec) corev1.PodQOSClass { return podQOS(s) }
+
 // podQOS classifies a pod by its cpu and memory requests and limits. It
 // runs before defaulting, so a missing request counts as its limit.
 func podQOS(s *corev1.PodSpec) corev1.PodQOSClass {
