@@ -1,11 +1,14 @@
 package apiserver
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/bosun-sh/bosun/internal/audit"
 )
 
 // writeStatus writes a Status in the format the client accepts.
@@ -22,6 +25,11 @@ func writeStatus(w http.ResponseWriter, r *http.Request, st metav1.Status) {
 	// disruption budget refuses) must reach the caller at once.
 	if st.Details != nil && st.Details.RetryAfterSeconds > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(st.Details.RetryAfterSeconds)))
+	}
+	if rec, ok := r.Context().Value(auditKey{}).(*audit.Recorder); ok {
+		if b, err := json.Marshal(st); err == nil {
+			rec.SetResponseObject(b)
+		}
 	}
 	media := mediaJSON
 	if f, ok := negotiate(r, nil); ok {

@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/bosun-sh/bosun/internal/audit"
 	"github.com/bosun-sh/bosun/internal/registry"
 	"github.com/bosun-sh/bosun/internal/storage"
 )
@@ -51,6 +52,10 @@ type Config struct {
 	// ones and system:masters apart); 0 means the default, a negative
 	// number no bound.
 	MaxRequestsInflight, MaxMutatingRequestsInflight int
+	// Audit, when set, records requests as AuditPolicy says (the default
+	// policy when nil).
+	Audit       *audit.Logger
+	AuditPolicy *audit.Policy
 }
 
 // Server is the HTTP handler of the API.
@@ -92,6 +97,9 @@ func New(cfg Config) *Server {
 			return def
 		}
 		return n
+	}
+	if s.cfg.AuditPolicy == nil {
+		s.cfg.AuditPolicy = audit.DefaultPolicy()
 	}
 	s.inflight = newInflight(bound(cfg.MaxRequestsInflight, DefaultMaxRequestsInflight), bound(cfg.MaxMutatingRequestsInflight, DefaultMaxMutatingRequestsInflight))
 	if s.log == nil {
@@ -227,13 +235,50 @@ func (s *Server) authenticate(cas *x509.CertPool, next http.Handler) http.Handle
 			next.ServeHTTP(w, r)
 			return
 		}
-		_, groups, ok := userFromRequest(r, cas)
+		name, groups, ok := userFromRequest(r, cas)
+		if !ok {
+			name, groups = "system:anonymous", []string{"system:unauthenticated"}
+		}
+		if s.cfg.Audit != nil {
+			rec := s.beginAudit(r, name, groups)
+			defer func() {
+				if p := recover(); p != nil {
+					rec.Panic(p)
+					panic(p)
+				}
+				rec.End()
+			}()
+			w = rec.WrapWriter(w)
+			r = r.WithContext(context.WithValue(r.Context(), auditKey{}, rec))
+		}
 		if !ok {
 			writeStatus(w, r, newStatus(http.StatusUnauthorized, metav1.StatusReasonUnauthorized, "Unauthorized").s)
 			return
 		}
 		s.inflight.serve(w, r, groups, next)
 	})
+}
+
+// auditKey carries a request's audit record, so that an error answer can
+// say in it why the request failed.
+type auditKey struct{}
+
+// beginAudit starts the audit record of a request by user name in groups.
+func (s *Server) beginAudit(r *http.Request, name string, groups []string) *audit.Recorder {
+	a := s.attributesOf(r)
+	if name != "system:anonymous" {
+		groups = append(groups[:len(groups):len(groups)], "system:authenticated")
+	}
+	attrs := audit.Attributes{
+		User: name, Groups: groups,
+		Verb: a.verb, APIGroup: a.apiGroup, APIVersion: a.apiVersion,
+		Resource: a.resource, Subresource: a.subresource, Namespace: a.namespace, Name: a.name,
+		Path: a.path, LongRunning: isLongRunning(r),
+	}
+	if !a.resourceRequest {
+		attrs.Resource, attrs.APIVersion = "", ""
+	}
+	return s.cfg.Audit.Begin(r, attrs, s.cfg.AuditPolicy.Evaluate(attrs))
 }
 
 // userFromRequest returns the user and groups named by a verified client

@@ -23,6 +23,7 @@ import (
 
 	"github.com/bosun-sh/bosun/internal/apiserver"
 	"github.com/bosun-sh/bosun/internal/apiserver/openapi"
+	"github.com/bosun-sh/bosun/internal/audit"
 	"github.com/bosun-sh/bosun/internal/encryption"
 	"github.com/bosun-sh/bosun/internal/pki"
 	"github.com/bosun-sh/bosun/internal/registry"
@@ -73,6 +74,14 @@ type Config struct {
 	// read-only and mutating requests served at once (429 beyond); 0
 	// means the default, a negative number no bound.
 	MaxRequestsInflight, MaxMutatingRequestsInflight int
+	// AuditLogPath is where requests are recorded, JSON lines of
+	// audit.k8s.io/v1 Events: DATA_DIR/audit.log when empty, standard
+	// output for "-". AuditPolicyFile, when set, says what is recorded
+	// (the default: every request at Metadata level, health checks
+	// apart). The log is rotated at AuditLogMaxSizeMB, keeping
+	// AuditLogMaxBackups old files.
+	AuditLogPath, AuditPolicyFile         string
+	AuditLogMaxSizeMB, AuditLogMaxBackups int
 	// SecretsEncryptionKeyFile holds the keys Secrets are encrypted with
 	// at rest; DATA_DIR/secrets-encryption.key, generated on first start,
 	// when empty.
@@ -94,6 +103,8 @@ func Defaults() Config {
 		DNSPort:                  10053,
 		IngressHTTP:              80,
 		IngressHTTPS:             443,
+		AuditLogMaxSizeMB:        100,
+		AuditLogMaxBackups:       10,
 		AgentPort:                10250,
 		CompactionInterval:       5 * time.Minute,
 		NodeMonitorGracePeriod:   40 * time.Second,
@@ -164,6 +175,12 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 
+	auditLog, auditPolicy, err := openAudit(cfg)
+	if err != nil {
+		return err
+	}
+	defer auditLog.Close()
+
 	kinds := registry.Kinds()
 	docs, err := openapi.Build(kinds)
 	if err != nil {
@@ -183,6 +200,8 @@ func Run(ctx context.Context, cfg Config) error {
 
 		MaxRequestsInflight:         cfg.MaxRequestsInflight,
 		MaxMutatingRequestsInflight: cfg.MaxMutatingRequestsInflight,
+		Audit:                       auditLog,
+		AuditPolicy:                 auditPolicy,
 	})
 	if err := bootstrap(ctx, api); err != nil {
 		return err
@@ -333,6 +352,27 @@ func Validate(cfg *Config) error {
 // secretsPrefix is where Secrets are stored; values under it are
 // encrypted at rest.
 const secretsPrefix = "/registry/core/secrets/"
+
+// openAudit opens the audit log and reads the audit policy cfg names.
+func openAudit(cfg Config) (*audit.Logger, *audit.Policy, error) {
+	policy := audit.DefaultPolicy()
+	if cfg.AuditPolicyFile != "" {
+		p, err := audit.LoadPolicyFile(cfg.AuditPolicyFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--audit-policy-file: %w", err)
+		}
+		policy = p
+	}
+	path := cfg.AuditLogPath
+	if path == "" {
+		path = filepath.Join(cfg.DataDir, "audit.log")
+	}
+	l, err := audit.New(path, cfg.AuditLogMaxSizeMB, cfg.AuditLogMaxBackups)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--audit-log-path: %w", err)
+	}
+	return l, policy, nil
+}
 
 // SecretsEncryptionKeyFile is the key file cfg uses.
 func SecretsEncryptionKeyFile(cfg Config) string {
