@@ -53,6 +53,8 @@ func Start(t testing.TB, o Options) *Server {
 	cfg.Port = 0
 	cfg.DisableAgent = true
 	cfg.DisableControllers = !o.Controllers
+	// Tests run side by side: cluster DNS on a free port, not 10053.
+	cfg.DNSPort = 0
 	if o.CompactionInterval > 0 {
 		cfg.CompactionInterval = o.CompactionInterval
 	}

@@ -159,6 +159,8 @@ func startServer(t *testing.T, o serverOptions) *bosunProcess {
 		"--data-dir", o.dataDir,
 		"--https-listen-port", strconv.Itoa(o.port),
 		"--bind-address", "127.0.0.1",
+		// Cluster DNS on a free port: other tests' servers run alongside.
+		"--dns-port", "0",
 	}
 	if o.agent {
 		args = append(args, "--agent-port", "0")
