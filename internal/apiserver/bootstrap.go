@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -28,7 +29,7 @@ const IngressClass = "bosun"
 const IngressController = "bosun.sh/ingress"
 
 // Bootstrap creates what every cluster has: the system namespaces, the
-// default IngressClass and the kubernetes Service with endpoints pointing
+// default IngressClass, the default RBAC policy and the kubernetes Service with endpoints pointing
 // at this server. It is safe to run on every start and from several
 // servers at once; an IngressClass the administrator changed is left as it is.
 func (s *Server) Bootstrap(ctx context.Context) error {
@@ -43,6 +44,9 @@ func (s *Server) Bootstrap(ctx context.Context) error {
 		Spec:       networkingv1.IngressClassSpec{Controller: IngressController},
 	}
 	if err := s.ensure(ctx, "", class); err != nil {
+		return err
+	}
+	if err := s.bootstrapPolicy(ctx); err != nil {
 		return err
 	}
 	if s.cfg.ServiceCIDR == nil {
@@ -134,6 +138,10 @@ func gvkOf(obj runtime.Object) schema.GroupVersionKind {
 		return discoveryv1.SchemeGroupVersion.WithKind("EndpointSlice")
 	case *networkingv1.IngressClass:
 		return networkingv1.SchemeGroupVersion.WithKind("IngressClass")
+	case *rbacv1.ClusterRole:
+		return rbacv1.SchemeGroupVersion.WithKind("ClusterRole")
+	case *rbacv1.ClusterRoleBinding:
+		return rbacv1.SchemeGroupVersion.WithKind("ClusterRoleBinding")
 	}
 	return obj.GetObjectKind().GroupVersionKind()
 }

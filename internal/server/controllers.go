@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/bosun-sh/bosun/internal/controller"
+	"github.com/bosun-sh/bosun/internal/controller/clusterroleaggregation"
 	"github.com/bosun-sh/bosun/internal/controller/cronjob"
 	"github.com/bosun-sh/bosun/internal/controller/daemonset"
 	"github.com/bosun-sh/bosun/internal/controller/deployment"
@@ -83,6 +84,7 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, serverURL string,
 				{Name: "endpoints", Run: endpoints.New(c).Run},
 				{Name: "endpointslice", Run: endpointslice.New(c).Run},
 				{Name: "servicelb", Run: servicelb.New(c).Run},
+				{Name: "clusterroleaggregation", Run: clusterroleaggregation.New(c).Run},
 				{Name: "serviceaccount", Run: serviceaccount.New(c).Run},
 				{Name: "podgc", Run: podgc.New(c, podgc.Options{}).Run},
 				{Name: "daemonset", Run: daemonset.New(c).Run},

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"testing"
+	"time"
 
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -90,5 +91,68 @@ func TestDefaultIngressClass(t *testing.T) {
 	}
 	if got.Annotations[networkingv1.AnnotationIsDefaultIngressClass] != "false" {
 		t.Errorf("bootstrap overwrote the administrator's IngressClass: %v", got.Annotations)
+	}
+}
+
+func TestDefaultRBACPolicy(t *testing.T) {
+	s := testserver.Start(t, testserver.Options{Controllers: true})
+	ctx := context.Background()
+	c := s.Client.RbacV1()
+	for _, name := range []string{"cluster-admin", "admin", "edit", "view", "system:discovery", "system:basic-user", "system:node"} {
+		if _, err := c.ClusterRoles().Get(ctx, name, metav1.GetOptions{}); err != nil {
+			t.Errorf("ClusterRole %s: %v", name, err)
+		}
+	}
+	b, err := c.ClusterRoleBindings().Get(ctx, "cluster-admin", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.RoleRef.Name != "cluster-admin" || len(b.Subjects) != 1 || b.Subjects[0].Name != "system:masters" {
+		t.Errorf("cluster-admin binding: %+v %+v", b.RoleRef, b.Subjects)
+	}
+	// The aggregation loop fills the aggregated roles.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		view, err := c.ClusterRoles().Get(ctx, "view", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(view.Rules) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the view ClusterRole was never filled by aggregation")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// At the next start, a default role missing a rule gets it back; one
+	// an administrator marked autoupdate=false is left alone.
+	disc, err := c.ClusterRoles().Get(ctx, "system:discovery", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	discRules := len(disc.Rules)
+	disc.Rules = disc.Rules[:0]
+	if _, err := c.ClusterRoles().Update(ctx, disc, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	basic, err := c.ClusterRoles().Get(ctx, "system:basic-user", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	basic.Annotations["rbac.authorization.kubernetes.io/autoupdate"] = "false"
+	basic.Rules = basic.Rules[:0]
+	if _, err := c.ClusterRoles().Update(ctx, basic, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s.Stop(t)
+	s = testserver.Start(t, testserver.Options{DataDir: s.DataDir})
+	c = s.Client.RbacV1()
+	if disc, err = c.ClusterRoles().Get(ctx, "system:discovery", metav1.GetOptions{}); err != nil || len(disc.Rules) != discRules {
+		t.Errorf("system:discovery after a restart: %d rules (%v), want %d back", len(disc.Rules), err, discRules)
+	}
+	if basic, err = c.ClusterRoles().Get(ctx, "system:basic-user", metav1.GetOptions{}); err != nil || len(basic.Rules) != 0 {
+		t.Errorf("system:basic-user with autoupdate=false was reconciled: %d rules (%v)", len(basic.Rules), err)
 	}
 }
