@@ -3,8 +3,6 @@ package apiserver
 import (
 	"net/http"
 	"strings"
-
-	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // requestAttributes is what a request asks for in Kubernetes' terms: the
@@ -34,13 +32,7 @@ func (s *Server) attributesOf(r *http.Request) requestAttributes {
 		watchPath = true
 		path = "/" + strings.Join(append(parts[:i:i], parts[i+1:]...), "/")
 	}
-	t, ok := parsePath(path, func(gv schema.GroupVersion, res string) (bool, bool) {
-		rs := s.resourceFor(gv, res)
-		if rs == nil {
-			return false, false
-		}
-		return rs.served.Namespaced, true
-	})
+	t, ok := parsePath(path, s.isNamespaced)
 	if !ok {
 		return a
 	}

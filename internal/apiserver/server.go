@@ -326,6 +326,16 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte("ok"))
 }
 
+// isNamespaced tells parsePath whether a resource of gv is namespaced,
+// and whether it is served at all.
+func (s *Server) isNamespaced(gv schema.GroupVersion, resource string) (namespaced, known bool) {
+	rs := s.resourceFor(gv, resource)
+	if rs == nil {
+		return false, false
+	}
+	return rs.served.Namespaced, true
+}
+
 // serveAPI routes a resource request.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
@@ -335,13 +345,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.serveDiscovery(w, r, parts)
 		return
 	}
-	t, ok := parsePath(path, func(gv schema.GroupVersion, res string) (bool, bool) {
-		rs := s.resourceFor(gv, res)
-		if rs == nil {
-			return false, false
-		}
-		return rs.served.Namespaced, true
-	})
+	t, ok := parsePath(path, s.isNamespaced)
 	if !ok {
 		writeStatus(w, r, newStatus(http.StatusNotFound, metav1.StatusReasonNotFound, "the server could not find the requested resource").s)
 		return

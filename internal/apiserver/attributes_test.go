@@ -1,0 +1,38 @@
+package apiserver
+
+import (
+	"net/http/httptest"
+	"testing"
+
+	"github.com/bosun-sh/bosun/internal/registry"
+)
+
+func TestAttributesOf(t *testing.T) {
+	s := New(Config{Kinds: registry.Kinds()})
+	cases := []struct {
+		method, url string
+		want        requestAttributes
+	}{
+		{"GET", "/api/v1/namespaces/a/pods", requestAttributes{resourceRequest: true, verb: "list", apiVersion: "v1", resource: "pods", namespace: "a"}},
+		{"GET", "/api/v1/namespaces/a/pods/web", requestAttributes{resourceRequest: true, verb: "get", apiVersion: "v1", resource: "pods", namespace: "a", name: "web"}},
+		{"GET", "/api/v1/pods?watch=true", requestAttributes{resourceRequest: true, verb: "watch", apiVersion: "v1", resource: "pods"}},
+		{"GET", "/apis/apps/v1/watch/namespaces/a/deployments", requestAttributes{resourceRequest: true, verb: "watch", apiGroup: "apps", apiVersion: "v1", resource: "deployments", namespace: "a"}},
+		{"POST", "/apis/apps/v1/namespaces/a/deployments", requestAttributes{resourceRequest: true, verb: "create", apiGroup: "apps", apiVersion: "v1", resource: "deployments", namespace: "a"}},
+		{"PUT", "/apis/apps/v1/namespaces/a/deployments/web/scale", requestAttributes{resourceRequest: true, verb: "update", apiGroup: "apps", apiVersion: "v1", resource: "deployments", subresource: "scale", namespace: "a", name: "web"}},
+		{"PATCH", "/api/v1/nodes/n1/status", requestAttributes{resourceRequest: true, verb: "patch", apiVersion: "v1", resource: "nodes", subresource: "status", name: "n1"}},
+		{"DELETE", "/api/v1/namespaces/a/configmaps", requestAttributes{resourceRequest: true, verb: "deletecollection", apiVersion: "v1", resource: "configmaps", namespace: "a"}},
+		{"DELETE", "/api/v1/namespaces/a", requestAttributes{resourceRequest: true, verb: "delete", apiVersion: "v1", resource: "namespaces", namespace: "a", name: "a"}},
+		{"GET", "/api/v1/namespaces/a/pods/web/log", requestAttributes{resourceRequest: true, verb: "get", apiVersion: "v1", resource: "pods", subresource: "log", namespace: "a", name: "web"}},
+		{"GET", "/healthz", requestAttributes{verb: "get"}},
+		{"GET", "/apis/apps/v1", requestAttributes{verb: "get"}},
+		// Classified by the path's shape, served or not, as Kubernetes does.
+		{"GET", "/api/v1/nosuchthings", requestAttributes{resourceRequest: true, verb: "list", apiVersion: "v1", resource: "nosuchthings"}},
+	}
+	for _, c := range cases {
+		got := s.attributesOf(httptest.NewRequest(c.method, c.url, nil))
+		c.want.path = httptest.NewRequest(c.method, c.url, nil).URL.Path
+		if got != c.want {
+			t.Errorf("%s %s:\n got %+v\nwant %+v", c.method, c.url, got, c.want)
+		}
+	}
+}
