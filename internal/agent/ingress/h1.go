@@ -53,7 +53,7 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	replayable := isReplayable(req)
 	for attempt := 0; ; attempt++ {
-		c, reused, err := t.get(req.Context(), req.URL.Host, replayable)
+		c, reused, err := t.get(req.Context(), req.URL.Host, replayable, attempt > 0)
 		if err != nil {
 			return nil, err
 		}
@@ -62,11 +62,32 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 		c.Close()
-		// A pooled connection the pod had closed: nothing was answered,
-		// and a request that may be sent twice goes on a new one.
-		if !reused || attempt > 0 || !replayable || req.Context().Err() != nil {
+		if reused {
+			// A pooled connection the pod had closed — a pod shutting
+			// down closes all of its idle ones at once, so the others
+			// are dropped too.
+			t.dropIdle(req.URL.Host)
+		}
+		if !replayable || req.Context().Err() != nil {
 			return nil, err
 		}
+		if reused && attempt == 0 {
+			continue // nothing was answered: once more on a new connection
+		}
+		// The pod itself failed a request that may be sent twice: the
+		// caller may offer it to another endpoint.
+		return nil, &dialError{err: err}
+	}
+}
+
+// dropIdle closes every pooled connection to addr.
+func (t *h1Transport) dropIdle(addr string) {
+	t.mu.Lock()
+	conns := t.idle[addr]
+	delete(t.idle, addr)
+	t.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
 	}
 }
 
@@ -83,8 +104,13 @@ func isReplayable(req *http.Request) bool {
 	return req.Header.Get("Idempotency-Key") != ""
 }
 
-// get returns an idle connection to addr, or a new one.
-func (t *h1Transport) get(ctx context.Context, addr string, replayable bool) (*h1Conn, bool, error) {
+// get returns an idle connection to addr, or a new one; fresh asks for a
+// new one. A request that must not be sent twice (replayable false) gets
+// only a connection idle for a moment.
+func (t *h1Transport) get(ctx context.Context, addr string, replayable, fresh bool) (*h1Conn, bool, error) {
+	if fresh {
+		return t.dialConn(ctx, addr)
+	}
 	now := time.Now()
 	t.mu.Lock()
 	conns := t.idle[addr]
@@ -106,6 +132,11 @@ func (t *h1Transport) get(ctx context.Context, addr string, replayable bool) (*h
 	}
 	t.idle[addr] = conns
 	t.mu.Unlock()
+	return t.dialConn(ctx, addr)
+}
+
+// dialConn opens a new connection to addr.
+func (t *h1Transport) dialConn(ctx context.Context, addr string) (*h1Conn, bool, error) {
 	nc, err := t.dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, false, err

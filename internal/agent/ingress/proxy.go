@@ -71,8 +71,9 @@ func dialPod(ctx context.Context, network, addr string) (net.Conn, error) {
 	return c, nil
 }
 
-// dialError marks a failure to connect, before any byte of the request
-// left: the one kind of failure that is always safe to retry elsewhere.
+// dialError marks a failure that is safe to retry on another endpoint: a
+// failure to connect, before any byte of the request left, or a pod that
+// failed a request which may be sent twice (a GET without a body).
 type dialError struct{ err error }
 
 func (e *dialError) Error() string { return e.err.Error() }
