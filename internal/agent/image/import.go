@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/bosun-sh/bosun/internal/atomicfile"
 )
@@ -222,7 +223,7 @@ func parseState(data []byte) (map[string]fileStamp, error) {
 		}
 		size, rest, ok1 := strings.Cut(text, " ")
 		mtime, name, ok2 := strings.Cut(rest, " ")
-		if !ok1 || !ok2 || name == "" || strings.ContainsAny(name, "/\x00") {
+		if !ok1 || !ok2 || name == "" || strings.ContainsRune(name, '/') || strings.ContainsFunc(name, unicode.IsControl) {
 			return state, fmt.Errorf("line %d: want SIZE MTIME NAME", line)
 		}
 		s, err := strconv.ParseInt(size, 10, 64)

@@ -43,6 +43,8 @@ func TestParseStateRejects(t *testing.T) {
 		"-1 20 a.tar\n",
 		"10 y a.tar\n",
 		"10 20 ../a.tar\n",
+		"10 20 \r\r\n", // the scanner drops one \r, so the name would not survive a rewrite
+		"10 20 a\tb.tar\n",
 	}
 	for _, in := range cases {
 		if _, err := parseState([]byte(in)); err == nil {
