@@ -124,13 +124,17 @@ func New(cfg Config, client kubernetes.Interface, conn runtimeapi.RuntimeService
 		// the time.
 		startSlots: make(chan struct{}, goruntime.NumCPU()+1),
 	}
-	k.sources = apiSources{client}
+	k.sources = apiSources{client: client, TokenManager: volume.NewTokenManager(client, k.clock)}
 	k.volumes = volume.NewManager(filepath.Join(cfg.RootDir, "pods"), k.sources, k.log)
 	return k
 }
 
-// apiSources reads ConfigMaps and Secrets for volumes and env from the API.
-type apiSources struct{ client kubernetes.Interface }
+// apiSources reads ConfigMaps and Secrets for volumes and env from the API,
+// and asks it for the service account tokens of projected volumes.
+type apiSources struct {
+	client kubernetes.Interface
+	*volume.TokenManager
+}
 
 func (s apiSources) ConfigMap(ctx context.Context, ns, name string) (*corev1.ConfigMap, error) {
 	return s.client.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})

@@ -302,6 +302,11 @@ func memoryVolumeSize(pod *corev1.Pod, sizeLimit *resource.Quantity, allocatable
 // If a mount cannot be removed the directory is left in place, since deleting through a
 // mount could reach files that are not the pod's.
 func (m *Manager) Teardown(podUID types.UID) error {
+	if f, ok := m.src.(interface{ ForgetPod(types.UID) }); ok {
+		// Tokens cached for the pod are bound to it and of no use any
+		// more.
+		f.ForgetPod(podUID)
+	}
 	dir, err := m.podDir(podUID)
 	if err != nil {
 		return err
