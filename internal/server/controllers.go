@@ -27,6 +27,7 @@ import (
 	"github.com/bosun-sh/bosun/internal/controller/nodelifecycle"
 	"github.com/bosun-sh/bosun/internal/controller/podgc"
 	"github.com/bosun-sh/bosun/internal/controller/replicaset"
+	"github.com/bosun-sh/bosun/internal/controller/resourcequota"
 	"github.com/bosun-sh/bosun/internal/controller/serviceaccount"
 	"github.com/bosun-sh/bosun/internal/controller/servicelb"
 	"github.com/bosun-sh/bosun/internal/controller/statefulset"
@@ -92,6 +93,7 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, serverURL string,
 				{Name: "statefulset", Run: statefulset.New(c).Run},
 				{Name: "job", Run: job.New(c).Run},
 				{Name: "cronjob", Run: cronjob.New(c).Run},
+				{Name: "resourcequota", Run: resourcequota.New(c, resourcequota.Options{}).Run},
 			})
 		})
 	}()
