@@ -150,30 +150,9 @@ func DefaultClusterRoles() []*rbacv1.ClusterRole {
 			},
 		},
 		{
-			// What a node agent needs to run its pods. Reading secrets
-			// and config maps is meant to be narrowed to its own pods'
-			// by the Node authorizer.
+			// What a node agent needs to run its pods; see NodeRules.
 			ObjectMeta: defaultMeta("system:node"),
-			Rules: []rbacv1.PolicyRule{
-				r(verbs("create"), "authentication.k8s.io", "tokenreviews"),
-				r(verbs("create"), "authorization.k8s.io", "subjectaccessreviews", "localsubjectaccessreviews"),
-				r(verbs("create", "get", "list", "watch", "patch", "update"), "", "nodes"),
-				r(verbs("patch", "update"), "", "nodes/status"),
-				r(verbs("create", "patch", "update"), "", "events"),
-				r(verbs("create", "patch", "update"), "events.k8s.io", "events"),
-				r(verbs("get", "list", "watch", "create", "delete"), "", "pods"),
-				r(verbs("patch", "update"), "", "pods/status"),
-				r(verbs("create"), "", "pods/eviction"),
-				r(read, "", "services", "endpoints", "namespaces"),
-				r(read, "", "configmaps", "secrets"),
-				r(verbs("get"), "", "persistentvolumeclaims", "persistentvolumes"),
-				r(verbs("get", "patch", "update"), "", "persistentvolumeclaims/status"),
-				r(verbs("create"), "", "serviceaccounts/token"),
-				r(verbs("create", "delete", "get", "patch", "update"), "coordination.k8s.io", "leases"),
-				r(verbs("create", "get", "list", "watch"), "certificates.k8s.io", "certificatesigningrequests"),
-				r(read, "node.k8s.io", "runtimeclasses"),
-				r(read, "storage.k8s.io", "csidrivers", "csinodes", "volumeattachments"),
-			},
+			Rules:      NodeRules(),
 		},
 		{
 			ObjectMeta: defaultMeta("system:kube-scheduler"),
@@ -233,6 +212,44 @@ func DefaultClusterRoles() []*rbacv1.ClusterRole {
 				r(verbs("create", "patch", "update"), "events.k8s.io", "events"),
 			},
 		},
+	}
+}
+
+// NodeRules returns the rules of the system:node role, new on each call:
+// what a node agent (kubelet, proxy) needs from the API, as Kubernetes
+// grants its kubelets. Several are wider than a node should have and are
+// narrowed elsewhere: the Node authorizer limits Secrets, ConfigMaps,
+// claims, volumes, tokens, leases and the Node itself to what the node's
+// own pods use; NodeRestriction admission limits pod, Node and lease
+// writes to the node's own.
+func NodeRules() []rbacv1.PolicyRule {
+	return []rbacv1.PolicyRule{
+		// Checking who calls the agent's own API, and what they may do.
+		r(verbs("create"), "authentication.k8s.io", "tokenreviews"),
+		r(verbs("create"), "authorization.k8s.io", "subjectaccessreviews", "localsubjectaccessreviews"),
+		// Service environment variables in containers.
+		r(read, "", "services"),
+		r(verbs("create", "get", "list", "watch"), "", "nodes"),
+		r(verbs("update", "patch"), "", "nodes/status"),
+		r(verbs("update", "patch"), "", "nodes"),
+		r(verbs("create", "update", "patch"), "", "events"),
+		r(read, "", "pods"),
+		// Mirror pods, and finishing the deletion of pods it stopped.
+		r(verbs("create", "delete"), "", "pods"),
+		r(verbs("update", "patch"), "", "pods/status"),
+		r(verbs("create"), "", "pods/eviction"),
+		r(read, "", "secrets", "configmaps"),
+		r(verbs("get"), "", "persistentvolumeclaims", "persistentvolumes"),
+		r(verbs("get"), "", "endpoints"),
+		// Renewing its own client certificate.
+		r(verbs("create", "get", "list", "watch"), "certificates.k8s.io", "certificatesigningrequests"),
+		r(verbs("get", "create", "update", "patch", "delete"), "coordination.k8s.io", "leases"),
+		r(verbs("get"), "storage.k8s.io", "volumeattachments"),
+		r(verbs("create"), "", "serviceaccounts/token"),
+		r(verbs("get", "update", "patch"), "", "persistentvolumeclaims/status"),
+		r(read, "storage.k8s.io", "csidrivers"),
+		r(verbs("get", "create", "update", "patch", "delete"), "storage.k8s.io", "csinodes"),
+		r(read, "node.k8s.io", "runtimeclasses"),
 	}
 }
 
