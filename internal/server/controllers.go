@@ -28,6 +28,7 @@ import (
 	"github.com/bosun-sh/bosun/internal/controller/podgc"
 	"github.com/bosun-sh/bosun/internal/controller/replicaset"
 	"github.com/bosun-sh/bosun/internal/controller/resourcequota"
+	"github.com/bosun-sh/bosun/internal/controller/rootcacert"
 	"github.com/bosun-sh/bosun/internal/controller/serviceaccount"
 	"github.com/bosun-sh/bosun/internal/controller/servicelb"
 	"github.com/bosun-sh/bosun/internal/controller/statefulset"
