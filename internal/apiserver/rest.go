@@ -280,6 +280,9 @@ func (s *Server) createObject(ctx context.Context, rs *resource, ns string, obj 
 			return nil, err
 		}
 	}
+	if err := s.admitQuota(ctx, rs, stored, nil, dry); err != nil {
+		return nil, err
+	}
 	pristine := stored.DeepCopyObject()
 	var rev int64
 	for attempt := 0; ; attempt++ {
