@@ -79,6 +79,9 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPost && t.subresource == "eviction":
 		obj, err = h.evict(ctx, r)
 		code = http.StatusCreated
+	case r.Method == http.MethodPost && t.subresource == "token":
+		obj, err = h.requestToken(ctx, r)
+		code = http.StatusCreated
 	case r.Method == http.MethodPut && t.name != "":
 		obj, err = h.replace(ctx, r)
 	case r.Method == http.MethodPatch && t.name != "":
@@ -119,6 +122,8 @@ func (h *handler) subresourceKnown() bool {
 		return k.GVK.Kind == "Namespace"
 	case "proxy":
 		return k.GVK.Kind == "Node" && k.GVK.Group == ""
+	case "token":
+		return k.GVK.Kind == "ServiceAccount" && k.GVK.Group == ""
 	}
 	return false
 }

@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/bosun-sh/bosun/internal/audit"
+	"github.com/bosun-sh/bosun/internal/auth/serviceaccount"
 	"github.com/bosun-sh/bosun/internal/registry"
 	"github.com/bosun-sh/bosun/internal/storage"
 )
@@ -56,6 +57,9 @@ type Config struct {
 	// policy when nil).
 	Audit       *audit.Logger
 	AuditPolicy *audit.Policy
+	// TokenIssuer signs the tokens of serviceaccounts/token; nil answers
+	// that subresource with 503.
+	TokenIssuer *serviceaccount.Issuer
 }
 
 // Server is the HTTP handler of the API.

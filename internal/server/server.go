@@ -24,6 +24,7 @@ import (
 	"github.com/bosun-sh/bosun/internal/apiserver"
 	"github.com/bosun-sh/bosun/internal/apiserver/openapi"
 	"github.com/bosun-sh/bosun/internal/audit"
+	"github.com/bosun-sh/bosun/internal/auth/serviceaccount"
 	"github.com/bosun-sh/bosun/internal/encryption"
 	"github.com/bosun-sh/bosun/internal/pki"
 	"github.com/bosun-sh/bosun/internal/registry"
@@ -181,6 +182,17 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer auditLog.Close()
 
+	// Service account tokens outlive restarts, so their key is kept with
+	// the certificates.
+	saKey, err := serviceaccount.LoadOrCreateKey(filepath.Join(cfg.DataDir, "tls", "service-account.key"))
+	if err != nil {
+		return err
+	}
+	tokenIssuer, err := serviceaccount.NewIssuer(saKey, "https://kubernetes.default.svc."+cfg.ClusterDomain)
+	if err != nil {
+		return err
+	}
+
 	kinds := registry.Kinds()
 	docs, err := openapi.Build(kinds)
 	if err != nil {
@@ -202,6 +214,7 @@ func Run(ctx context.Context, cfg Config) error {
 		MaxMutatingRequestsInflight: cfg.MaxMutatingRequestsInflight,
 		Audit:                       auditLog,
 		AuditPolicy:                 auditPolicy,
+		TokenIssuer:                 tokenIssuer,
 	})
 	if err := bootstrap(ctx, api); err != nil {
 		return err
