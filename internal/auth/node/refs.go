@@ -14,20 +14,6 @@ const (
 	kindServiceAccount
 )
 
-func (k kind) String() string {
-	switch k {
-	case kindSecret:
-		return "secret"
-	case kindConfigMap:
-		return "configmap"
-	case kindPVC:
-		return "persistentvolumeclaim"
-	case kindServiceAccount:
-		return "serviceaccount"
-	}
-	return "unknown"
-}
-
 // ref names one namespaced object.
 type ref struct {
 	kind      kind
@@ -35,17 +21,57 @@ type ref struct {
 	name      string
 }
 
-// podRefs returns, without duplicates, every object pod's spec names that
-// its node must read to run it: the service account, Secrets and
-// ConfigMaps in volumes (projected ones included), environment variables
-// of every container (init and ephemeral too) and image pull secrets, the
-// Secrets volume plugins authenticate with, and the claims of its
-// persistent and generic ephemeral volumes. A mirror pod names nothing: a
-// node creates those itself, and must not grant itself access by doing so.
+// String is the API resource of objects of kind k.
+func (k kind) String() string {
+	switch k {
+	case kindSecret:
+		return "secrets"
+	case kindConfigMap:
+		return "configmaps"
+	case kindPVC:
+		return "persistentvolumeclaims"
+	case kindServiceAccount:
+		return "serviceaccounts"
+	}
+	return ""
+}
+
+// Reference names an object in a pod's namespace that the pod's spec
+// refers to.
+type Reference struct {
+	// Resource is secrets, configmaps, persistentvolumeclaims or
+	// serviceaccounts.
+	Resource string
+	Name     string
+}
+
+// PodReferences returns, each once, the objects pod's spec names that its
+// node must read to run it: the service account, Secrets and ConfigMaps in
+// volumes (projected ones included), environment variables of every
+// container (init and ephemeral too) and image pull secrets, the Secrets
+// volume plugins authenticate with, and the claims of its persistent and
+// generic ephemeral volumes. Unlike the authorizer's index it lists a
+// mirror pod's too, which is what NodeRestriction refuses them for.
+func PodReferences(pod *corev1.Pod) []Reference {
+	refs := collect(pod)
+	out := make([]Reference, len(refs))
+	for i, r := range refs {
+		out[i] = Reference{Resource: r.kind.String(), Name: r.name}
+	}
+	return out
+}
+
+// podRefs returns what PodReferences does, as the index keys it. A mirror
+// pod names nothing: a node creates those itself, and must not grant
+// itself access by doing so.
 func podRefs(pod *corev1.Pod) []ref {
 	if _, mirror := pod.Annotations[corev1.MirrorPodAnnotationKey]; mirror {
 		return nil
 	}
+	return collect(pod)
+}
+
+func collect(pod *corev1.Pod) []ref {
 	c := refCollector{namespace: pod.Namespace}
 	spec := &pod.Spec
 	c.add(kindServiceAccount, spec.ServiceAccountName)
