@@ -28,12 +28,21 @@ const quotaRetries = 1024
 // quota the object would take past a limit refuses it with 403. A dry run
 // is checked but charges nothing.
 //
+// Updates are charged what they add, and only for Services (a new type,
+// more ports) and PersistentVolumeClaims (a larger request): no other
+// update changes what an object counts for. What an update frees is given
+// back by the controller's recount.
+//
 // If the object's own write then fails, the quota stays charged until the
-// quota controller recounts the namespace; a create whose name is taken is
-// let through uncharged, to fail as it would anyway.
+// quota controller recounts the namespace (an update retried after a
+// conflict is charged again); a create whose name is taken is let through
+// uncharged, to fail as it would anyway.
 func (s *Server) admitQuota(ctx context.Context, rs *resource, obj, old runtime.Object, dry bool) error {
 	qrs := s.byGVK[corev1.SchemeGroupVersion.WithKind("ResourceQuota")]
 	if qrs == nil || !rs.stored.Namespaced {
+		return nil
+	}
+	if gr := rs.gr(); old != nil && gr != resourcequota.Services && gr != resourcequota.PersistentVolumeClaims {
 		return nil
 	}
 	m := accessor(obj)

@@ -67,6 +67,11 @@ func (s *Server) updateObject(ctx context.Context, rs *resource, ns, name, sub s
 		if err != nil {
 			return nil, err
 		}
+		if sub == "" {
+			if err := s.admitQuota(ctx, rs, obj, cur, dry); err != nil {
+				return nil, err
+			}
+		}
 		if finished(obj) {
 			if dry {
 				return rs.toServed(obj)

@@ -177,8 +177,36 @@ spec:
 		wantForbidden(t, r, forbiddenNP, `services "second" is forbidden: exceeded quota: np, requested: services.nodeports=1, used: services.nodeports=1, limited: services.nodeports=1`)
 		r = k.fails(t, "", "-n", ns, "create", "service", "loadbalancer", "lb", "--tcp=80:80")
 		wantForbidden(t, r, forbiddenLB, `services "lb" is forbidden: exceeded quota: np, requested: services.loadbalancers=1,services.nodeports=1, used: services.loadbalancers=0,services.nodeports=1, limited: services.loadbalancers=0,services.nodeports=1`)
-		// A ClusterIP service uses no node port.
+		// A ClusterIP service uses no node port, until it becomes a
+		// NodePort one.
 		k.ok(t, "-n", ns, "create", "service", "clusterip", "inside", "--tcp=80:80")
+		r = k.fails(t, "", "-n", ns, "patch", "service", "inside", "-p", `{"spec":{"type":"NodePort"}}`)
+		wantForbidden(t, r, forbidden, `services "inside" is forbidden: exceeded quota: np, requested: services.nodeports=1, used: services.nodeports=1, limited: services.nodeports=1`)
+	})
+
+	t.Run("claims", func(t *testing.T) {
+		ns := newNamespace(t, s)
+		k.ok(t, "-n", ns, "create", "quota", "st", "--hard=requests.storage=2Gi,persistentvolumeclaims=5,gold.storageclass.storage.k8s.io/requests.storage=1Gi")
+		waitQuota(t, s, ns, "st", map[string]string{"requests.storage": "0", "persistentvolumeclaims": "0", "gold.storageclass.storage.k8s.io/requests.storage": "0"})
+		claim := `
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: %s, namespace: %s}
+spec:
+  storageClassName: %s
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: %s}}
+`
+		k.apply(t, fmt.Sprintf(claim, "data", ns, "standard", "1Gi"))
+		waitQuota(t, s, ns, "st", map[string]string{"requests.storage": "1Gi", "persistentvolumeclaims": "1", "gold.storageclass.storage.k8s.io/requests.storage": "0"})
+		// Two limits passed at once are both listed, sorted by name.
+		r := k.fails(t, fmt.Sprintf(claim, "fast", ns, "gold", "1500Mi"), "apply", "-f", "-")
+		wantForbidden(t, r, forbiddenApply, `persistentvolumeclaims "fast" is forbidden: exceeded quota: st, requested: gold.storageclass.storage.k8s.io/requests.storage=1500Mi,requests.storage=1500Mi, used: gold.storageclass.storage.k8s.io/requests.storage=0,requests.storage=1Gi, limited: gold.storageclass.storage.k8s.io/requests.storage=1Gi,requests.storage=2Gi`)
+		// Growing a claim is charged the growth.
+		r = k.fails(t, "", "-n", ns, "patch", "pvc", "data", "-p", `{"spec":{"resources":{"requests":{"storage":"3Gi"}}}}`)
+		wantForbidden(t, r, forbidden, `persistentvolumeclaims "data" is forbidden: exceeded quota: st, requested: requests.storage=2Gi, used: requests.storage=1Gi, limited: requests.storage=2Gi`)
+		k.ok(t, "-n", ns, "patch", "pvc", "data", "-p", `{"spec":{"resources":{"requests":{"storage":"2Gi"}}}}`)
+		waitQuota(t, s, ns, "st", map[string]string{"requests.storage": "2Gi"})
 	})
 }
 
