@@ -150,7 +150,9 @@ func DefaultClusterRoles() []*rbacv1.ClusterRole {
 			},
 		},
 		{
-			// What a node agent needs to run its pods; see NodeRules.
+			// Bound to nobody: the Node authorizer grants these rules to
+			// node agents, narrowing reads of Secrets, ConfigMaps and
+			// volumes to those of each node's own pods.
 			ObjectMeta: defaultMeta("system:node"),
 			Rules:      NodeRules(),
 		},
@@ -286,9 +288,10 @@ func DefaultClusterRoleBindings() []*rbacv1.ClusterRoleBinding {
 		defaultBinding("system:discovery", "system:discovery", groups(user.AllAuthenticated)...),
 		defaultBinding("system:basic-user", "system:basic-user", groups(user.AllAuthenticated)...),
 		defaultBinding("system:public-info-viewer", "system:public-info-viewer", groups(user.AllAuthenticated, user.AllUnauthenticated)...),
-		// Until the Node authorizer narrows what an agent may read, the
-		// nodes group holds the node role outright.
-		defaultBinding("system:node", "system:node", groups(user.NodesGroup)...),
+		// No subjects: binding system:nodes here would let every agent
+		// read every Secret, past the Node authorizer. The binding exists
+		// so that an administrator can still grant the role by hand.
+		defaultBinding("system:node", "system:node"),
 		defaultBinding("system:kube-scheduler", "system:kube-scheduler", users(SchedulerUser)...),
 		defaultBinding("system:kube-controller-manager", "system:kube-controller-manager", users(ControllerManagerUser)...),
 		defaultBinding("system:bosun-dns", "system:bosun-dns", users(DNSUser)...),

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/informers"
@@ -103,7 +104,9 @@ func TestDefaultPolicy(t *testing.T) {
 		{"anonymous reads readyz", user.Info{Name: user.Anonymous, Groups: []string{user.AllUnauthenticated}}, path("/readyz"), true},
 		{"anonymous does not discover", user.Info{Name: user.Anonymous, Groups: []string{user.AllUnauthenticated}}, path("/api"), false},
 		{"signed-in user reads no pods", authed("anyone"), res("get", "", "pods", "", "team"), false},
-		{"node updates its status", authed("system:node:n1", user.NodesGroup), res("patch", "", "nodes", "status", ""), true},
+		// The Node authorizer, not RBAC, grants nodes their own objects.
+		{"rbac grants a node no node status", authed("system:node:n1", user.NodesGroup), res("patch", "", "nodes", "status", ""), false},
+		{"rbac grants a node no secrets", authed("system:node:n1", user.NodesGroup), res("get", "", "secrets", "", "team"), false},
 		{"node reads endpoint slices", authed("system:node:n1", user.NodesGroup), res("list", "discovery.k8s.io", "endpointslices", "", ""), true},
 		{"node deletes no deployments", authed("system:node:n1", user.NodesGroup), res("delete", "apps", "deployments", "", "team"), false},
 		{"scheduler binds", authed(rbac.SchedulerUser), res("create", "", "pods", "binding", "team"), true},
@@ -150,6 +153,29 @@ func TestDefaultPolicyMetadata(t *testing.T) {
 		check("ClusterRoleBinding", b.ObjectMeta)
 		if !names["ClusterRole/"+b.RoleRef.Name] {
 			t.Errorf("binding %q names missing role %q", b.Name, b.RoleRef.Name)
+		}
+	}
+}
+
+// TestNodeRoleUnbound pins what lets the Node authorizer do its job: the
+// system:node role holds NodeRules, and no group or user is bound to it,
+// so no node reads a Secret through RBAC.
+func TestNodeRoleUnbound(t *testing.T) {
+	found := false
+	for _, r := range rbac.DefaultClusterRoles() {
+		if r.Name == "system:node" {
+			found = true
+			if !equality.Semantic.DeepEqual(r.Rules, rbac.NodeRules()) {
+				t.Errorf("system:node rules differ from NodeRules")
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no system:node role")
+	}
+	for _, b := range rbac.DefaultClusterRoleBindings() {
+		if b.RoleRef.Name == "system:node" && len(b.Subjects) > 0 {
+			t.Errorf("binding %q grants system:node to %v", b.Name, b.Subjects)
 		}
 	}
 }
