@@ -11,6 +11,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -46,7 +47,14 @@ type Authorizer struct {
 	rules []rbacv1.PolicyRule
 }
 
-var _ authorizer.Authorizer = (*Authorizer)(nil)
+var (
+	_ authorizer.Authorizer   = (*Authorizer)(nil)
+	_ authorizer.RuleResolver = (*Authorizer)(nil)
+)
+
+// ErrNoRuleList is returned by RulesFor for a node: what a node may read
+// depends on its pods, object by object, which no list of rules says.
+var ErrNoRuleList = errors.New("node authorizer does not support user rule resolution")
 
 // New returns an authorizer fed by f's pod and persistent volume
 // informers. The caller starts f; until HasSynced the authorizer may miss
@@ -59,6 +67,15 @@ func New(f informers.SharedInformerFactory) *Authorizer {
 
 // HasSynced reports whether the index has seen the informers' initial lists.
 func (z *Authorizer) HasSynced() bool { return z.idx.hasSynced() }
+
+// RulesFor lists no rules: for a node it says the list is incomplete,
+// with ErrNoRuleList; for anyone else it has nothing to add.
+func (z *Authorizer) RulesFor(_ context.Context, u user.Info, _ string) ([]rbacv1.PolicyRule, []rbacv1.PolicyRule, bool, error) {
+	if _, ok := Identity(u); ok {
+		return nil, nil, true, ErrNoRuleList
+	}
+	return nil, nil, false, nil
+}
 
 // Authorize allows a node's request when it touches an object related to
 // that node, or (for kinds not tracked per object) when the system:node

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -387,5 +388,15 @@ func TestIdentity(t *testing.T) {
 				t.Errorf("got %q %v, want %q %v", name, ok, tc.wantName, tc.wantOK)
 			}
 		})
+	}
+}
+
+func TestRulesFor(t *testing.T) {
+	z := &Authorizer{idx: newIndex()}
+	if _, _, incomplete, err := z.RulesFor(context.Background(), n1, "team"); !incomplete || !errors.Is(err, ErrNoRuleList) {
+		t.Errorf("node: incomplete=%v err=%v", incomplete, err)
+	}
+	if r, nr, incomplete, err := z.RulesFor(context.Background(), user.Info{Name: "alice"}, "team"); r != nil || nr != nil || incomplete || err != nil {
+		t.Errorf("other user: %v %v %v %v", r, nr, incomplete, err)
 	}
 }
