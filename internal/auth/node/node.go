@@ -156,14 +156,14 @@ func (z *Authorizer) read(node string, k kind, a *authorizer.Attributes) (author
 }
 
 // get grants get of one named object related to the node.
-func (z *Authorizer) get(node string, a *authorizer.Attributes, related func() bool) (authorizer.Decision, string, error) {
+func (z *Authorizer) get(node string, a *authorizer.Attributes, found func() bool) (authorizer.Decision, string, error) {
 	if a.Verb != "get" {
 		return authorizer.NoOpinion, "can only get individual resources of this type", nil
 	}
 	if a.Subresource != "" {
 		return authorizer.NoOpinion, "cannot get subresource", nil
 	}
-	return z.related(node, a, related)
+	return z.related(node, a, found)
 }
 
 // updateStatus grants writing the status of a claim a pod on the node
@@ -175,11 +175,13 @@ func (z *Authorizer) updateStatus(node string, a *authorizer.Attributes) (author
 	return z.related(node, a, func() bool { return z.idx.reaches(node, ref{kindPVC, a.Namespace, a.Name}) })
 }
 
-func (z *Authorizer) related(node string, a *authorizer.Attributes, related func() bool) (authorizer.Decision, string, error) {
+// related allows a request for one named object when found, which looks
+// it up in the index, says a pod on the node uses it.
+func (z *Authorizer) related(node string, a *authorizer.Attributes, found func() bool) (authorizer.Decision, string, error) {
 	if a.Name == "" {
 		return authorizer.NoOpinion, "No Object name found", nil
 	}
-	if !related() {
+	if !found() {
 		return authorizer.NoOpinion, noRelationship(node), nil
 	}
 	return authorizer.Allow, "", nil
