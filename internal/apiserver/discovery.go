@@ -16,6 +16,8 @@ import (
 	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
+
+	"github.com/bosun-sh/bosun/internal/registry"
 )
 
 // Version is what /version reports: the Kubernetes API level of the
@@ -32,6 +34,14 @@ func (s *Server) serveVersion(w http.ResponseWriter, r *http.Request) {
 }
 
 var verbsAll = metav1.Verbs{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
+
+// verbsOf is what discovery says a kind serves: reviews are only created.
+func verbsOf(k *registry.Kind) metav1.Verbs {
+	if k.Review {
+		return metav1.Verbs{"create"}
+	}
+	return verbsAll
+}
 
 // subresources lists the subresources of a resource with their verbs and
 // response kinds.
@@ -78,7 +88,7 @@ func (s *Server) resourceList(gv schema.GroupVersion) *metav1.APIResourceList {
 		k := rs.served
 		l.APIResources = append(l.APIResources, metav1.APIResource{
 			Name: k.Resource, SingularName: k.Singular, Namespaced: k.Namespaced, Kind: k.GVK.Kind,
-			Verbs: verbsAll, ShortNames: k.ShortNames, Categories: k.Categories,
+			Verbs: verbsOf(k), ShortNames: k.ShortNames, Categories: k.Categories,
 			StorageVersionHash: storageVersionHash(rs),
 		})
 		for _, sub := range s.subresources(rs) {
@@ -176,7 +186,7 @@ func (s *Server) aggregated(w http.ResponseWriter, vers string, legacy bool) {
 					ResponseKind:     &metav1.GroupVersionKind{Group: k.GVK.Group, Version: k.GVK.Version, Kind: k.GVK.Kind},
 					Scope:            scope,
 					SingularResource: k.Singular,
-					Verbs:            verbsAll,
+					Verbs:            verbsOf(k),
 					ShortNames:       k.ShortNames,
 					Categories:       k.Categories,
 					Subresources:     s.subresources(rs),

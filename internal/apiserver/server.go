@@ -21,7 +21,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/bosun-sh/bosun/internal/audit"
+	"github.com/bosun-sh/bosun/internal/auth/authn"
+	"github.com/bosun-sh/bosun/internal/auth/authorizer"
 	"github.com/bosun-sh/bosun/internal/auth/serviceaccount"
+	"github.com/bosun-sh/bosun/internal/auth/user"
 	"github.com/bosun-sh/bosun/internal/registry"
 	"github.com/bosun-sh/bosun/internal/storage"
 )
@@ -60,6 +63,17 @@ type Config struct {
 	// TokenIssuer signs the tokens of serviceaccounts/token; nil answers
 	// that subresource with 503.
 	TokenIssuer *serviceaccount.Issuer
+	// Authenticator establishes who makes each request; nil accepts
+	// client certificates of the CAs given to Handler.
+	Authenticator authn.Authenticator
+	// TokenAuthenticator answers TokenReviews; nil refuses every token.
+	TokenAuthenticator authn.TokenAuthenticator
+	// Authorizer decides whether a request may proceed; nil allows
+	// every authenticated request.
+	Authorizer authorizer.Authorizer
+	// RuleResolver lists a user's rules for SelfSubjectRulesReview; nil
+	// answers those as incomplete.
+	RuleResolver authorizer.RuleResolver
 }
 
 // Server is the HTTP handler of the API.
@@ -198,8 +212,9 @@ func (s *Server) Shutdown(ctx context.Context) {
 // publicPaths answer without authentication.
 var publicPaths = map[string]bool{"/healthz": true, "/livez": true, "/readyz": true, "/version": true}
 
-// Handler returns the API's HTTP handler. Clients must present a
-// certificate that verifies against clientCAs, except on publicPaths.
+// Handler returns the API's HTTP handler. Every request but those for
+// publicPaths must authenticate: through Config.Authenticator, or when
+// that is nil with a client certificate that verifies against clientCAs.
 func (s *Server) Handler(clientCAs *x509.CertPool) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", s.serveHealth)
@@ -221,10 +236,14 @@ func (s *Server) Handler(clientCAs *x509.CertPool) http.Handler {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return s.authenticate(clientCAs, mux)
+	authenticator := s.cfg.Authenticator
+	if authenticator == nil {
+		authenticator = &authn.X509{Roots: clientCAs}
+	}
+	return s.authenticate(authenticator, mux)
 }
 
-func (s *Server) authenticate(cas *x509.CertPool, next http.Handler) http.Handler {
+func (s *Server) authenticate(authenticator authn.Authenticator, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if p := recover(); p != nil {
@@ -239,12 +258,24 @@ func (s *Server) authenticate(cas *x509.CertPool, next http.Handler) http.Handle
 			next.ServeHTTP(w, r)
 			return
 		}
-		name, groups, ok := userFromRequest(r, cas)
+		ra := s.attributesOf(r)
+		u, ok, err := authenticator.Authenticate(r)
 		if !ok {
-			name, groups = "system:anonymous", []string{"system:unauthenticated"}
+			if err != nil {
+				s.log.Debug("authentication failed", "path", r.URL.Path, "err", err)
+			}
+			u = &user.Info{Name: user.Anonymous, Groups: []string{user.AllUnauthenticated}}
+		}
+		// The credentials are spent; nothing downstream (a proxied
+		// request above all) gets to see them.
+		r.Header.Del("Authorization")
+		var acting *user.Info
+		var refused error
+		if ok {
+			acting, refused = s.impersonate(r.Context(), r, u)
 		}
 		if s.cfg.Audit != nil {
-			rec := s.beginAudit(r, name, groups)
+			rec := s.beginAudit(r, &ra, u, acting)
 			defer func() {
 				if p := recover(); p != nil {
 					rec.Panic(p)
@@ -259,7 +290,20 @@ func (s *Server) authenticate(cas *x509.CertPool, next http.Handler) http.Handle
 			writeStatus(w, r, newStatus(http.StatusUnauthorized, metav1.StatusReasonUnauthorized, "Unauthorized").s)
 			return
 		}
-		s.inflight.serve(w, r, groups, next)
+		if refused != nil {
+			writeStatus(w, r, toStatus(refused, schema.GroupResource{}, ""))
+			return
+		}
+		if acting == nil {
+			acting = u
+		}
+		a := authorizerAttributes(&ra, acting)
+		if err := s.authorize(r.Context(), &a); err != nil {
+			writeStatus(w, r, toStatus(err, schema.GroupResource{}, ""))
+			return
+		}
+		r = r.WithContext(withUser(r.Context(), acting))
+		s.inflight.serve(w, r, acting.Groups, next)
 	})
 }
 
@@ -267,44 +311,22 @@ func (s *Server) authenticate(cas *x509.CertPool, next http.Handler) http.Handle
 // say in it why the request failed.
 type auditKey struct{}
 
-// beginAudit starts the audit record of a request by user name in groups.
-func (s *Server) beginAudit(r *http.Request, name string, groups []string) *audit.Recorder {
-	a := s.attributesOf(r)
-	if name != "system:anonymous" {
-		groups = append(groups[:len(groups):len(groups)], "system:authenticated")
-	}
+// beginAudit starts the audit record of a request with attributes a, made
+// by u acting as impersonated (nil when it impersonates nobody).
+func (s *Server) beginAudit(r *http.Request, a *requestAttributes, u, impersonated *user.Info) *audit.Recorder {
 	attrs := audit.Attributes{
-		User: name, Groups: groups,
+		User: u.Name, UID: u.UID, Groups: u.Groups, Extra: u.Extra,
 		Verb: a.verb, APIGroup: a.apiGroup, APIVersion: a.apiVersion,
 		Resource: a.resource, Subresource: a.subresource, Namespace: a.namespace, Name: a.name,
 		Path: a.path, LongRunning: isLongRunning(r),
+	}
+	if impersonated != nil {
+		attrs.Impersonated = auditUser(impersonated)
 	}
 	if !a.resourceRequest {
 		attrs.Resource, attrs.APIVersion = "", ""
 	}
 	return s.cfg.Audit.Begin(r, attrs, s.cfg.AuditPolicy.Evaluate(attrs))
-}
-
-// userFromRequest returns the user and groups named by a verified client
-// certificate: its common name and organizations, as in Kubernetes.
-func userFromRequest(r *http.Request, cas *x509.CertPool) (string, []string, bool) {
-	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-		return "", nil, false
-	}
-	cert := r.TLS.PeerCertificates[0]
-	// The TLS handshake verified the chain against the same CAs
-	// (VerifyClientCertIfGiven); don't pay for it again per request.
-	if len(r.TLS.VerifiedChains) > 0 {
-		return cert.Subject.CommonName, cert.Subject.Organization, true
-	}
-	inter := x509.NewCertPool()
-	for _, c := range r.TLS.PeerCertificates[1:] {
-		inter.AddCert(c)
-	}
-	if _, err := cert.Verify(x509.VerifyOptions{Roots: cas, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		return "", nil, false
-	}
-	return cert.Subject.CommonName, cert.Subject.Organization, true
 }
 
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
@@ -364,5 +386,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := &handler{s: s, rs: rs, t: t}
+	if rs.served.Review {
+		h.serveReview(w, r)
+		return
+	}
 	h.serve(w, r)
 }

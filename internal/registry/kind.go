@@ -58,6 +58,11 @@ type Kind struct {
 	// metadata.namespace, which every kind has.
 	Fields func(obj runtime.Object) fields.Set
 
+	// Review marks a question put to the server (access and token
+	// reviews): only create is served, the API server answers it, and
+	// nothing is stored.
+	Review bool
+
 	// StoredAs, when set, means the objects live in another kind's storage
 	// (autoscaling/v1 HPAs are stored as autoscaling/v2).
 	StoredAs *StoredAs

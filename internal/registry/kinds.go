@@ -39,5 +39,12 @@ func Kinds() []*Kind {
 		podDisruptionBudgets(),
 		priorityClasses(),
 		eventsV1(),
+		// Reviews: answered, never stored.
+		selfSubjectAccessReviews(),
+		subjectAccessReviews(),
+		localSubjectAccessReviews(),
+		selfSubjectRulesReviews(),
+		selfSubjectReviews(),
+		tokenReviews(),
 	}
 }

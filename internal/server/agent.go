@@ -12,19 +12,25 @@ import (
 
 	"github.com/bosun-sh/bosun/internal/agent"
 	"github.com/bosun-sh/bosun/internal/apiserver"
+	"github.com/bosun-sh/bosun/internal/auth/user"
 	"github.com/bosun-sh/bosun/internal/pki"
 )
 
 // startAgent runs this machine's node agent as an API client of this
 // server, as a separately started `bosun agent` would.
 func startAgent(ctx context.Context, wg *sync.WaitGroup, serverURL string, b *pki.Bundle, cfg Config, nodeIP net.IP, log *slog.Logger) error {
-	client, err := kubernetes.NewForConfig(loopbackConfig(serverURL, b, "bosun-agent", 50, 100))
-	if err != nil {
-		return err
-	}
 	name := cfg.NodeName
 	if name == "" {
 		name = DefaultNodeName()
+	}
+	// The agent is a node like any joined one, and acts as that node.
+	rc, err := componentConfig(serverURL, b, user.NodeUserPrefix+name, []string{user.NodesGroup}, "bosun-agent", 50, 100)
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return err
 	}
 	hostname, _ := os.Hostname()
 	cert, err := b.IssueServing(name, pki.Names{DNS: []string{name, hostname, "localhost"}, IPs: []net.IP{nodeIP, net.ParseIP("127.0.0.1")}})

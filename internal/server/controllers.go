@@ -10,8 +10,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
-	"k8s.io/client-go/rest"
 
+	"github.com/bosun-sh/bosun/internal/auth/rbac"
 	"github.com/bosun-sh/bosun/internal/controller"
 	"github.com/bosun-sh/bosun/internal/controller/clusterroleaggregation"
 	"github.com/bosun-sh/bosun/internal/controller/cronjob"
@@ -38,7 +38,10 @@ import (
 // startControllers runs the built-in control loops as API clients of
 // this server, while it holds the controller-manager lease.
 func startControllers(ctx context.Context, wg *sync.WaitGroup, serverURL string, b *pki.Bundle, conf Config, log *slog.Logger) error {
-	cfg := loopbackConfig(serverURL, b, "bosun-controller-manager", 500, 1000)
+	cfg, err := componentConfig(serverURL, b, rbac.ControllerManagerUser, nil, "bosun-controller-manager", 500, 1000)
+	if err != nil {
+		return err
+	}
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
@@ -100,15 +103,4 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, serverURL string,
 		})
 	}()
 	return nil
-}
-
-// loopbackConfig is how the in-process control loops reach this server.
-func loopbackConfig(serverURL string, b *pki.Bundle, userAgent string, qps float32, burst int) *rest.Config {
-	return &rest.Config{
-		Host:            serverURL,
-		TLSClientConfig: rest.TLSClientConfig{CAData: b.CAPEM, CertData: b.AdminCertPEM, KeyData: b.AdminKeyPEM},
-		QPS:             qps,
-		Burst:           burst,
-		UserAgent:       userAgent,
-	}
 }

@@ -19,6 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/bosun-sh/bosun/internal/auth/rbac"
+	"github.com/bosun-sh/bosun/internal/auth/user"
 	"github.com/bosun-sh/bosun/internal/dns"
 	"github.com/bosun-sh/bosun/internal/pki"
 )
@@ -43,13 +45,21 @@ const (
 // must not go down because another process (or another server on the
 // same host) holds the DNS port.
 func startDNS(ctx context.Context, wg *sync.WaitGroup, serverURL string, b *pki.Bundle, cfg Config, advertise net.IP, log *slog.Logger) error {
-	client, err := kubernetes.NewForConfig(loopbackConfig(serverURL, b, "bosun-dns", 50, 100))
+	rc, err := componentConfig(serverURL, b, rbac.DNSUser, nil, "bosun-dns", 50, 100)
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return err
 	}
 	// The DNS server only reads; writing kube-dns is the server's own
 	// business, under its own client, so the reader can stay read-only.
-	writer, err := kubernetes.NewForConfig(loopbackConfig(serverURL, b, "bosun-server", 5, 10))
+	wc, err := componentConfig(serverURL, b, apiserverUser, []string{user.SystemPrivilegedGroup}, "bosun-server", 5, 10)
+	if err != nil {
+		return err
+	}
+	writer, err := kubernetes.NewForConfig(wc)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/bosun-sh/bosun/internal/auth/rbac"
 	"github.com/bosun-sh/bosun/internal/controller"
 	"github.com/bosun-sh/bosun/internal/pki"
 	"github.com/bosun-sh/bosun/internal/scheduler"
@@ -16,7 +17,11 @@ import (
 // while it holds the bosun-scheduler lease (its own, so that it can
 // fail over independently of the controllers).
 func startScheduler(ctx context.Context, wg *sync.WaitGroup, serverURL string, b *pki.Bundle, log *slog.Logger) error {
-	client, err := kubernetes.NewForConfig(loopbackConfig(serverURL, b, "bosun-scheduler", 5000, 10000))
+	rc, err := componentConfig(serverURL, b, rbac.SchedulerUser, nil, "bosun-scheduler", 5000, 10000)
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return err
 	}

@@ -87,7 +87,10 @@ type Config struct {
 	// at rest; DATA_DIR/secrets-encryption.key, generated on first start,
 	// when empty.
 	SecretsEncryptionKeyFile string
-	Logger                   *slog.Logger
+	// TokenAuthFile, when set, holds static bearer tokens: CSV lines of
+	// token,user,uid[,"group1,group2"], as kube-apiserver reads them.
+	TokenAuthFile string
+	Logger        *slog.Logger
 	// Ready, when set, is closed once the server accepts requests.
 	Ready chan<- struct{}
 }
@@ -193,6 +196,12 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 
+	serverURL := "https://" + net.JoinHostPort(loopbackFor(cfg.BindAddress), strconv.Itoa(port))
+	sec, err := newSecurity(serverURL, bundle, cfg, tokenIssuer)
+	if err != nil {
+		return err
+	}
+
 	kinds := registry.Kinds()
 	docs, err := openapi.Build(kinds)
 	if err != nil {
@@ -215,12 +224,15 @@ func Run(ctx context.Context, cfg Config) error {
 		Audit:                       auditLog,
 		AuditPolicy:                 auditPolicy,
 		TokenIssuer:                 tokenIssuer,
+		Authenticator:               sec.authenticator,
+		TokenAuthenticator:          sec.tokens,
+		Authorizer:                  sec.authorizer,
+		RuleResolver:                sec.rules,
 	})
 	if err := bootstrap(ctx, api); err != nil {
 		return err
 	}
 
-	serverURL := "https://" + net.JoinHostPort(loopbackFor(cfg.BindAddress), strconv.Itoa(port))
 	for _, p := range []string{KubeconfigPath(cfg.DataDir), cfg.WriteKubeconfig} {
 		if p == "" {
 			continue
@@ -248,6 +260,8 @@ func Run(ctx context.Context, cfg Config) error {
 
 	loops, cancelLoops := context.WithCancel(ctx)
 	defer cancelLoops()
+	sec.start(loops)
+	sec.waitSynced(loops, log)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {

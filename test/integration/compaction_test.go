@@ -14,6 +14,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -34,17 +35,17 @@ func TestCompaction(t *testing.T) {
 	s := testserver.Start(t, testserver.Options{CompactionInterval: time.Second})
 
 	t.Run("expired", func(t *testing.T) {
-		// Secrets, because nothing else watches them on this server: the
+		// NetworkPolicies, because nothing else watches them on this server: the
 		// first watch of a resource starts at its own revision.
 		ctx := testContext(t)
 		ns := newNamespace(t, s)
-		c := s.Client.CoreV1().Secrets(ns)
-		old, err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "old"}}, metav1.CreateOptions{})
+		c := s.Client.NetworkingV1().NetworkPolicies(ns)
+		old, err := c.Create(ctx, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "old"}}, metav1.CreateOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		oldRV := old.ResourceVersion
-		if _, err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "old2"}}, metav1.CreateOptions{}); err != nil {
+		if _, err := c.Create(ctx, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "old2"}}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		page, err := c.List(ctx, metav1.ListOptions{Limit: 1})
@@ -56,7 +57,7 @@ func TestCompaction(t *testing.T) {
 		i := 0
 		pollUntil(t, 20*time.Second, "revision "+next+" compacted", func() (bool, error) {
 			i++
-			if _, err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("s-%d", i)}}, metav1.CreateOptions{}); err != nil {
+			if _, err := c.Create(ctx, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("s-%d", i)}}, metav1.CreateOptions{}); err != nil {
 				return false, err
 			}
 			_, err := c.List(ctx, metav1.ListOptions{ResourceVersion: next, ResourceVersionMatch: metav1.ResourceVersionMatchExact})
@@ -113,7 +114,7 @@ func TestCompaction(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer w2.Stop()
-		if _, err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "new"}}, metav1.CreateOptions{}); err != nil {
+		if _, err := c.Create(ctx, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "new"}}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		expectEvent(t, w2, watch.Added, "new")

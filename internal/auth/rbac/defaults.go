@@ -181,7 +181,7 @@ func DefaultClusterRoles() []*rbacv1.ClusterRole {
 			ObjectMeta: defaultMeta("system:kube-controller-manager"),
 			Rules: []rbacv1.PolicyRule{
 				r(verbs("get", "list", "watch", "patch", "update", "delete", "deletecollection"), "*", "*"),
-				r(verbs("create"), "", "pods", "events", "endpoints", "serviceaccounts", "persistentvolumeclaims",
+				r(verbs("create"), "", "pods", "events", "endpoints", "serviceaccounts", "persistentvolumeclaims", "configmaps",
 					"pods/eviction", "pods/binding"),
 				r(verbs("create"), "events.k8s.io", "events"),
 				r(verbs("create"), "apps", "controllerrevisions", "replicasets"),
