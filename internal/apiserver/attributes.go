@@ -3,6 +3,8 @@ package apiserver
 import (
 	"net/http"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/fields"
 )
 
 // requestAttributes is what a request asks for in Kubernetes' terms: the
@@ -14,6 +16,8 @@ type requestAttributes struct {
 	apiGroup, apiVersion                   string
 	resource, subresource, namespace, name string
 	path                                   string
+	// fieldSelector of a list or watch, when it parses.
+	fieldSelector fields.Requirements
 }
 
 // attributesOf classifies r. Resource paths get Kubernetes' verbs: get,
@@ -55,6 +59,18 @@ func (s *Server) attributesOf(r *http.Request) requestAttributes {
 		default:
 			a.verb = "get"
 		}
+	}
+	if a.verb == "list" || a.verb == "watch" {
+		if sel, err := fields.ParseSelector(q.Get("fieldSelector")); err == nil && !sel.Empty() {
+			a.fieldSelector = sel.Requirements()
+			// A list or watch of one object by name is a read of that
+			// object, as a kubelet watching one Secret asks for it.
+			if name, ok := sel.RequiresExactMatch("metadata.name"); ok && a.name == "" {
+				a.name = name
+			}
+		}
+	}
+	switch r.Method {
 	case http.MethodPost:
 		a.verb = "create"
 	case http.MethodPut:

@@ -2,7 +2,11 @@ package apiserver
 
 import (
 	"net/http/httptest"
+	"reflect"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/fields"
+	fieldselection "k8s.io/apimachinery/pkg/selection"
 
 	"github.com/bosun-sh/bosun/internal/registry"
 )
@@ -25,13 +29,18 @@ func TestAttributesOf(t *testing.T) {
 		{"GET", "/api/v1/namespaces/a/pods/web/log", requestAttributes{resourceRequest: true, verb: "get", apiVersion: "v1", resource: "pods", subresource: "log", namespace: "a", name: "web"}},
 		{"GET", "/healthz", requestAttributes{verb: "get"}},
 		{"GET", "/apis/apps/v1", requestAttributes{verb: "get"}},
+		// A list of one object by name is a read of that object.
+		{"GET", "/api/v1/namespaces/a/secrets?fieldSelector=metadata.name%3Dtls&watch=1", requestAttributes{resourceRequest: true, verb: "watch", apiVersion: "v1", resource: "secrets", namespace: "a", name: "tls",
+			fieldSelector: fields.Requirements{{Field: "metadata.name", Operator: fieldselection.Equals, Value: "tls"}}}},
+		{"GET", "/api/v1/secrets?fieldSelector=type%3Dkubernetes.io%2Ftls", requestAttributes{resourceRequest: true, verb: "list", apiVersion: "v1", resource: "secrets",
+			fieldSelector: fields.Requirements{{Field: "type", Operator: fieldselection.Equals, Value: "kubernetes.io/tls"}}}},
 		// Classified by the path's shape, served or not, as Kubernetes does.
 		{"GET", "/api/v1/nosuchthings", requestAttributes{resourceRequest: true, verb: "list", apiVersion: "v1", resource: "nosuchthings"}},
 	}
 	for _, c := range cases {
 		got := s.attributesOf(httptest.NewRequest(c.method, c.url, nil))
 		c.want.path = httptest.NewRequest(c.method, c.url, nil).URL.Path
-		if got != c.want {
+		if !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s %s:\n got %+v\nwant %+v", c.method, c.url, got, c.want)
 		}
 	}

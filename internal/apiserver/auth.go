@@ -98,6 +98,7 @@ func authorizerAttributes(ra *requestAttributes, u *user.Info) authorizer.Attrib
 		Namespace:       ra.namespace,
 		Name:            ra.name,
 		Path:            ra.path,
+		FieldSelector:   ra.fieldSelector,
 	}
 }
 

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/bosun-sh/bosun/internal/auth/rbac"
+	"github.com/bosun-sh/bosun/internal/auth/user"
 	"github.com/bosun-sh/bosun/internal/storage"
 )
 
@@ -50,6 +52,12 @@ func (s *Server) bootstrapPolicy(ctx context.Context) error {
 				return false // roleRef cannot change; an administrator's binding stays
 			}
 			changed := false
+			for _, gone := range retiredSubjects[b.Name] {
+				if i := slices.IndexFunc(b.Subjects, func(s rbacv1.Subject) bool { return s == gone }); i >= 0 {
+					b.Subjects = slices.Delete(b.Subjects, i, i+1)
+					changed = true
+				}
+			}
 			for _, sub := range want.Subjects {
 				if !containsSubject(b.Subjects, sub) {
 					b.Subjects = append(b.Subjects, sub)
@@ -62,6 +70,13 @@ func (s *Server) bootstrapPolicy(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// retiredSubjects are subjects earlier versions put in default bindings
+// and that must go: the nodes group held the node role outright before
+// the Node authorizer narrowed it to each agent's own pods.
+var retiredSubjects = map[string][]rbacv1.Subject{
+	"system:node": {{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: user.NodesGroup}},
 }
 
 // reconcileDefault creates want, or applies fix to the existing object

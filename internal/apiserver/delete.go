@@ -91,6 +91,9 @@ func (s *Server) deleteObject(ctx context.Context, rs *resource, ns, name string
 		if _, ok := cur.(*corev1.Namespace); ok && immortalNamespaces[name] {
 			return nil, 0, errForbidden(rs.gr(), name, "this namespace may not be deleted")
 		}
+		if err := s.admitNodeWrite(ctx, rs.gr(), "delete", "", ns, name, nil, cur); err != nil {
+			return nil, 0, err
+		}
 		m := accessor(cur)
 		if p := opts.Preconditions; p != nil {
 			if p.UID != nil && *p.UID != m.GetUID() {

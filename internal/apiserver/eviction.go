@@ -54,6 +54,9 @@ func (h *handler) evict(ctx context.Context, r *http.Request) (runtime.Object, e
 		}
 	}
 	ns, name := h.t.namespace, h.t.name
+	if err := h.s.admitNodeWrite(ctx, h.rs.gr(), "create", "eviction", ns, name, &ev, nil); err != nil {
+		return nil, err
+	}
 	var pod *corev1.Pod
 	for attempt := 0; ; attempt++ {
 		obj, _, err := h.rs.get(ctx, h.s.store, ns, name)

@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/bosun-sh/bosun/internal/admission/noderestriction"
 	"github.com/bosun-sh/bosun/internal/audit"
 	"github.com/bosun-sh/bosun/internal/auth/authn"
 	"github.com/bosun-sh/bosun/internal/auth/authorizer"
@@ -74,6 +75,8 @@ type Config struct {
 	// RuleResolver lists a user's rules for SelfSubjectRulesReview; nil
 	// answers those as incomplete.
 	RuleResolver authorizer.RuleResolver
+	// NodeRestriction, when set, limits what node agents may write.
+	NodeRestriction *noderestriction.Plugin
 }
 
 // Server is the HTTP handler of the API.

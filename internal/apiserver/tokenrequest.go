@@ -60,6 +60,9 @@ func (h *handler) requestToken(ctx context.Context, r *http.Request) (runtime.Ob
 	if !ok {
 		return nil, errBadRequest("the token subresource belongs to serviceaccounts")
 	}
+	if err := h.s.admitNodeWrite(ctx, h.rs.gr(), "create", "token", ns, name, &req, nil); err != nil {
+		return nil, err
+	}
 	bound, err := h.s.tokenBoundObject(ctx, ns, req.Spec.BoundObjectRef)
 	if err != nil {
 		return nil, err

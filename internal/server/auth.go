@@ -13,8 +13,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/bosun-sh/bosun/internal/admission/noderestriction"
 	"github.com/bosun-sh/bosun/internal/auth/authn"
 	"github.com/bosun-sh/bosun/internal/auth/authorizer"
+	"github.com/bosun-sh/bosun/internal/auth/node"
 	"github.com/bosun-sh/bosun/internal/auth/rbac"
 	"github.com/bosun-sh/bosun/internal/auth/serviceaccount"
 	"github.com/bosun-sh/bosun/internal/auth/user"
@@ -38,6 +40,7 @@ type security struct {
 	tokens        authn.TokenAuthenticator
 	authorizer    authorizer.Authorizer
 	rules         authorizer.RuleResolver
+	nodeWrites    *noderestriction.Plugin
 	// start runs the informers the above read, once the API serves.
 	start func(ctx context.Context)
 	// synced reports whether they have their first lists.
@@ -46,7 +49,8 @@ type security struct {
 
 // newSecurity builds authentication (client certificates, static
 // tokens, bootstrap tokens, service account tokens) and authorization
-// (system:masters, then RBAC) over informers of this server, read
+// (system:masters, the Node authorizer, then RBAC) and NodeRestriction
+// over informers of this server, read
 // through a loopback client.
 func newSecurity(serverURL string, b *pki.Bundle, cfg Config, issuer *serviceaccount.Issuer) (*security, error) {
 	rc, err := componentConfig(serverURL, b, apiserverUser, []string{user.SystemPrivilegedGroup}, "bosun-apiserver", 100, 200)
@@ -59,6 +63,7 @@ func newSecurity(serverURL string, b *pki.Bundle, cfg Config, issuer *serviceacc
 	}
 	f := informers.NewSharedInformerFactory(client, 0)
 	z := rbac.NewFromInformers(f)
+	nodes := node.New(f)
 	core := f.Core().V1()
 	objects := liveObjects{
 		Listers: authn.Listers{
@@ -86,13 +91,17 @@ func newSecurity(serverURL string, b *pki.Bundle, cfg Config, issuer *serviceacc
 		core.Pods().Informer().HasSynced,
 		core.Secrets().Informer().HasSynced,
 		z.HasSynced,
+		nodes.HasSynced,
 	}
 	return &security{
 		authenticator: authn.Union(&authn.X509{Roots: b.CAPool()}, authn.Bearer(cached)),
 		tokens:        cached,
-		authorizer:    authorizer.Union(authorizer.Privileged, z),
-		rules:         z,
-		start:         func(ctx context.Context) { f.Start(ctx.Done()) },
+		// Nodes first: it holds an agent to its own pods' objects, and
+		// RBAC's system:node role grants nodes nothing beyond that.
+		authorizer: authorizer.Union(authorizer.Privileged, nodes, z),
+		rules:      z,
+		nodeWrites: noderestriction.New(noderestriction.Listers(f)),
+		start:      func(ctx context.Context) { f.Start(ctx.Done()) },
 		synced: func() bool {
 			for _, s := range informersSynced {
 				if !s() {

@@ -228,6 +228,7 @@ func Run(ctx context.Context, cfg Config) error {
 		TokenAuthenticator:          sec.tokens,
 		Authorizer:                  sec.authorizer,
 		RuleResolver:                sec.rules,
+		NodeRestriction:             sec.nodeWrites,
 	})
 	if err := bootstrap(ctx, api); err != nil {
 		return err

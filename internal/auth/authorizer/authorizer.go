@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/fields"
 
 	"github.com/bosun-sh/bosun/internal/auth/user"
 )
@@ -38,6 +39,9 @@ type Attributes struct {
 	// deletecollection).
 	Name string
 	Path string
+	// FieldSelector is a list's or watch's field selector, parsed; nil
+	// when there is none. A selector of metadata.name=NAME also sets Name.
+	FieldSelector fields.Requirements
 }
 
 // Decision is an authorizer's answer.

@@ -20,6 +20,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/informers"
 
 	"github.com/bosun-sh/bosun/internal/auth/authorizer"
@@ -149,6 +151,11 @@ func (z *Authorizer) read(node string, k kind, a *authorizer.Attributes) (author
 	if a.Subresource != "" {
 		return authorizer.NoOpinion, "cannot read subresource", nil
 	}
+	if k == kindSecret && a.Name == "" && (a.Verb == "list" || a.Verb == "watch") && selectsType(a.FieldSelector, string(corev1.SecretTypeTLS)) {
+		// Every node serves every Ingress, so its Ingress proxy reads
+		// the certificates of all of them: TLS Secrets, and no others.
+		return authorizer.Allow, "", nil
+	}
 	if a.Namespace == "" {
 		return authorizer.NoOpinion, "can only read namespaced object of this type", nil
 	}
@@ -271,4 +278,15 @@ func csiNode(node string, a *authorizer.Attributes) (authorizer.Decision, string
 		return authorizer.NoOpinion, "can only access CSINode with the same name as the requesting node", nil
 	}
 	return authorizer.Allow, "", nil
+}
+
+// selectsType reports whether a field selector admits only objects whose
+// type field is t.
+func selectsType(reqs fields.Requirements, t string) bool {
+	for _, r := range reqs {
+		if r.Field == "type" && (r.Operator == selection.Equals || r.Operator == selection.DoubleEquals) && r.Value == t {
+			return true
+		}
+	}
+	return false
 }
