@@ -270,6 +270,9 @@ func (s *Server) createObject(ctx context.Context, rs *resource, ns string, obj 
 	if err := s.admitLimitRanges(ctx, stored); err != nil {
 		return nil, err
 	}
+	if err := s.admitServiceAccount(ctx, stored); err != nil {
+		return nil, err
+	}
 	if k.Generation {
 		sm.SetGeneration(1)
 	}
