@@ -291,6 +291,9 @@ func (s *Server) createObject(ctx context.Context, rs *resource, ns string, obj 
 	if err := s.admitNodeWrite(ctx, rs.gr(), "create", "", sm.GetNamespace(), sm.GetName(), stored, nil); err != nil {
 		return nil, err
 	}
+	if err := s.admitRBAC(ctx, stored, nil); err != nil {
+		return nil, err
+	}
 	if err := s.admitQuota(ctx, rs, stored, nil, dry); err != nil {
 		return nil, err
 	}

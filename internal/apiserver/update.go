@@ -70,6 +70,9 @@ func (s *Server) updateObject(ctx context.Context, rs *resource, ns, name, sub s
 		if err := s.admitNodeWrite(ctx, rs.gr(), "update", sub, ns, name, obj, cur); err != nil {
 			return nil, err
 		}
+		if err := s.admitRBAC(ctx, obj, cur); err != nil {
+			return nil, err
+		}
 		if sub == "" {
 			if err := s.admitQuota(ctx, rs, obj, cur, dry); err != nil {
 				return nil, err

@@ -76,7 +76,8 @@ func TestAccessMatrix(t *testing.T) {
 	tokenFile := filepath.Join(t.TempDir(), "tokens.csv")
 	if err := os.WriteFile(tokenFile, []byte(
 		"alice-token-0123456789,alice,1001,\"team-devs,staff\"\n"+
-			"bob-token-0123456789,bob,1002\n"), 0o600); err != nil {
+			"bob-token-0123456789,bob,1002\n"+
+			"carol-token-0123456789,carol,1003\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	s, admin := startKubectl(t, testserver.Options{
@@ -92,15 +93,18 @@ func TestAccessMatrix(t *testing.T) {
 	admin.ok(t, "create", "rolebinding", "dev", "-n", "team", "--role=dev", "--serviceaccount=team:dev")
 	admin.ok(t, "create", "rolebinding", "devs-edit", "-n", "team", "--clusterrole=edit", "--group=team-devs")
 	admin.ok(t, "create", "rolebinding", "bob-view", "-n", "team", "--clusterrole=view", "--user=bob")
+	admin.ok(t, "create", "rolebinding", "carol-admin", "-n", "team", "--clusterrole=admin", "--user=carol")
 	admin.ok(t, "create", "configmap", "settings", "-n", "other", "--from-literal=k=v")
 	waitAllowed(t, s, "system:serviceaccount:team:dev", []string{"system:serviceaccounts", "system:serviceaccounts:team"}, "delete", "", "configmaps", "team")
 	waitAllowed(t, s, "alice", []string{"team-devs"}, "create", "apps", "deployments", "team")
 	waitAllowed(t, s, "bob", nil, "list", "", "pods", "team")
+	waitAllowed(t, s, "carol", nil, "create", "rbac.authorization.k8s.io", "rolebindings", "team")
 
 	token := strings.TrimSpace(admin.ok(t, "create", "token", "dev", "-n", "team"))
 	dev := tokenKubeconfig(t, s, token)
 	alice := tokenKubeconfig(t, s, "alice-token-0123456789")
 	bob := tokenKubeconfig(t, s, "bob-token-0123456789")
+	carol := tokenKubeconfig(t, s, "carol-token-0123456789")
 	forger := tokenKubeconfig(t, s, "not-a-valid-token-at-all")
 
 	const devUser = "system:serviceaccount:team:dev"
@@ -142,6 +146,16 @@ func TestAccessMatrix(t *testing.T) {
 			`configmaps is forbidden: User "bob" cannot create resource "configmaps" in API group "" in the namespace "team"`},
 		{"bob", bob, []string{"get", "secrets", "-n", "team"},
 			`secrets is forbidden: User "bob" cannot list resource "secrets" in API group "" in the namespace "team"`},
+		// A namespace admin hands out what they hold, and nothing more.
+		{"carol", carol, []string{"create", "rolebinding", "dave-view", "-n", "team", "--clusterrole=view", "--user=dave"}, ""},
+		{"carol", carol, []string{"create", "role", "pod-reader", "-n", "team", "--verb=get,list", "--resource=pods"}, ""},
+		{"carol", carol, []string{"create", "rolebinding", "carol-all", "-n", "team", "--clusterrole=cluster-admin", "--user=carol"},
+			`rolebindings.rbac.authorization.k8s.io "carol-all" is forbidden: user "carol" (groups=["system:authenticated"]) is attempting to grant RBAC permissions not currently held:`},
+		{"carol", carol, []string{"create", "role", "node-reader", "-n", "team", "--verb=get", "--resource=nodes"},
+			`roles.rbac.authorization.k8s.io "node-reader" is forbidden: user "carol" (groups=["system:authenticated"]) is attempting to grant RBAC permissions not currently held:
+{APIGroups:[""], Resources:["nodes"], Verbs:["get"]}`},
+		{"carol", carol, []string{"create", "rolebinding", "carol-other", "-n", "other", "--clusterrole=view", "--user=carol"},
+			`rolebindings.rbac.authorization.k8s.io is forbidden: User "carol" cannot create resource "rolebindings" in API group "rbac.authorization.k8s.io" in the namespace "other"`},
 		{"bob", bob, []string{"get", "--raw", "/metrics-not-here"},
 			`forbidden: User "bob" cannot get path "/metrics-not-here"`},
 	}
@@ -200,8 +214,8 @@ func TestAccessMatrix(t *testing.T) {
 		{dev, []string{"get", "secrets", "-n", "team"}, "no"},
 		{admin, []string{"create", "deployments.apps", "-n", "team", "--as=" + devUser}, "yes"},
 		{admin, []string{"create", "deployments.apps", "-n", "other", "--as=" + devUser}, "no"},
-		{admin, []string{"get", "secrets", "-n", "team", "--as=carol", "--as-group=team-devs"}, "yes"},
-		{admin, []string{"get", "secrets", "-n", "team", "--as=carol"}, "no"},
+		{admin, []string{"get", "secrets", "-n", "team", "--as=erin", "--as-group=team-devs"}, "yes"},
+		{admin, []string{"get", "secrets", "-n", "team", "--as=erin"}, "no"},
 		{admin, []string{"delete", "nodes", "--as=bob"}, "no"},
 		{admin, []string{"delete", "nodes"}, "yes"},
 		{bob, []string{"watch", "deployments.apps", "-n", "team"}, "yes"},
