@@ -83,6 +83,7 @@ func newServerCommand(stderr io.Writer) *cobra.Command {
 	f.StringVar(&cfg.AuditPolicyFile, "audit-policy-file", "", "audit.k8s.io/v1 Policy saying what is recorded at which level (default: every request at Metadata, health checks apart)")
 	f.IntVar(&cfg.AuditLogMaxSizeMB, "audit-log-maxsize", cfg.AuditLogMaxSizeMB, "size in MiB at which the audit log is rotated")
 	f.IntVar(&cfg.AuditLogMaxBackups, "audit-log-maxbackup", cfg.AuditLogMaxBackups, "rotated audit logs kept")
+	f.StringVar(&cfg.AuthorizationMode, "authorization-mode", server.AuthorizationNodeRBAC, "Node,RBAC, or AlwaysAllow to let every authenticated request through (for measuring what authorization costs; never in production)")
 	f.StringVar(&cfg.TokenAuthFile, "token-auth-file", "", "static bearer tokens, CSV lines of token,user,uid[,\"group1,group2\"]")
 	f.StringVar(&cfg.SecretsEncryptionKeyFile, "secrets-encryption-key-file", "", "key file Secrets are encrypted at rest with, NAME:BASE64 lines, the first key encrypting (default: DATA_DIR/secrets-encryption.key, generated on first start)")
 	f.StringVar(&cfg.RuntimeEndpoint, "container-runtime-endpoint", "", "CRI socket of a running container runtime (default: start containerd under the data directory)")

@@ -113,6 +113,15 @@ func newSecurity(serverURL string, b *pki.Bundle, cfg Config, issuer *serviceacc
 	}, nil
 }
 
+// authorizerFor is the authorizer of mode: nil, allowing everything,
+// for AlwaysAllow.
+func (s *security) authorizerFor(mode string) authorizer.Authorizer {
+	if mode == AuthorizationAlwaysAllow {
+		return nil
+	}
+	return s.authorizer
+}
+
 // waitSynced waits for the informers behind authorization, so that the
 // components started next are not refused while RBAC is still being
 // read. It gives up after a while: a slow start must not stop the server.

@@ -90,10 +90,20 @@ type Config struct {
 	// TokenAuthFile, when set, holds static bearer tokens: CSV lines of
 	// token,user,uid[,"group1,group2"], as kube-apiserver reads them.
 	TokenAuthFile string
-	Logger        *slog.Logger
+	// AuthorizationMode is "Node,RBAC" (the default, also when empty) or
+	// "AlwaysAllow", which lets every authenticated request through and
+	// exists to measure what authorization costs.
+	AuthorizationMode string
+	Logger            *slog.Logger
 	// Ready, when set, is closed once the server accepts requests.
 	Ready chan<- struct{}
 }
+
+// The authorization modes.
+const (
+	AuthorizationNodeRBAC    = "Node,RBAC"
+	AuthorizationAlwaysAllow = "AlwaysAllow"
+)
 
 // Defaults returns the documented defaults.
 func Defaults() Config {
@@ -226,7 +236,7 @@ func Run(ctx context.Context, cfg Config) error {
 		TokenIssuer:                 tokenIssuer,
 		Authenticator:               sec.authenticator,
 		TokenAuthenticator:          sec.tokens,
-		Authorizer:                  sec.authorizer,
+		Authorizer:                  sec.authorizerFor(cfg.AuthorizationMode),
 		RuleResolver:                sec.rules,
 		NodeRestriction:             sec.nodeWrites,
 	})
@@ -340,6 +350,13 @@ func Validate(cfg *Config) error {
 		if ones, bits := n.Mask.Size(); bits-ones < 4 || !ip.Equal(n.IP) {
 			return fmt.Errorf("%s %q: must be a network address with at least 16 addresses", flag, v)
 		}
+	}
+	switch cfg.AuthorizationMode {
+	case "":
+		cfg.AuthorizationMode = AuthorizationNodeRBAC
+	case AuthorizationNodeRBAC, AuthorizationAlwaysAllow:
+	default:
+		return fmt.Errorf("--authorization-mode %q: must be %s or %s", cfg.AuthorizationMode, AuthorizationNodeRBAC, AuthorizationAlwaysAllow)
 	}
 	_, serviceNet, _ := net.ParseCIDR(cfg.ServiceCIDR)
 	if cfg.ClusterDNS == "" {
