@@ -21,7 +21,8 @@ import (
 // The references of the test images.
 const (
 	// TestServer runs /testserver (see testserver/main.go) on port 8080,
-	// with busybox's applets in /bin beside it.
+	// with busybox's applets in /bin beside it, and /incluster (see
+	// incluster/main.go), a client-go program for in-cluster API calls.
 	TestServer = "bosun.test/testserver:1"
 	// Busybox runs sh from busybox-static.
 	Busybox = "bosun.test/busybox:1"
@@ -34,7 +35,7 @@ const BusyboxPath = "/bin/busybox"
 // TarballName is the file Build writes in its directory.
 const TarballName = "test-images.tar"
 
-// Build compiles the test server and writes both test images into one OCI
+// Build compiles the test programs and writes both test images into one OCI
 // tarball, dir/test-images.tar, whose path it returns. The compile is
 // cached by the go command, so a second Build takes well under a second.
 func Build(ctx context.Context, dir string) (string, error) {
@@ -48,7 +49,12 @@ func Build(ctx context.Context, dir string) (string, error) {
 	}
 	server := filepath.Join(dir, ".testserver-build")
 	defer os.Remove(server)
-	if err := goBuild(ctx, src, server); err != nil {
+	if err := goBuild(ctx, src, "./testserver", server); err != nil {
+		return "", err
+	}
+	incluster := filepath.Join(dir, ".incluster-build")
+	defer os.Remove(incluster)
+	if err := goBuild(ctx, src, "./incluster", incluster); err != nil {
 		return "", err
 	}
 	applets, err := busyboxApplets(ctx)
@@ -66,7 +72,9 @@ func Build(ctx context.Context, dir string) (string, error) {
 	for _, a := range applets {
 		base = append(base, image.Symlink("/bin/"+a, "busybox"))
 	}
-	withServer := append(append([]image.File{}, base...), image.HostFile("/testserver", 0o755, server))
+	withServer := append(append([]image.File{}, base...),
+		image.HostFile("/testserver", 0o755, server),
+		image.HostFile("/incluster", 0o755, incluster))
 
 	out := filepath.Join(dir, TarballName)
 	tmp, err := os.CreateTemp(dir, ".test-images-*")
@@ -92,16 +100,16 @@ func Build(ctx context.Context, dir string) (string, error) {
 	return out, nil
 }
 
-func goBuild(ctx context.Context, src, out string) error {
+func goBuild(ctx context.Context, src, pkg, out string) error {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
-	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-ldflags=-s -w", "-o", out, "./testserver")
+	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
 	cmd.Dir = src
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if msg, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("building the test server: %w\n%s", err, msg)
+		return fmt.Errorf("building %s: %w\n%s", pkg, err, msg)
 	}
 	return nil
 }

@@ -123,6 +123,9 @@ func TestBuild(t *testing.T) {
 	if h := imgs[images.TestServer]["/testserver"]; h == nil || h.Mode != 0o755 || h.Size < 1<<20 {
 		t.Errorf("/testserver = %+v", h)
 	}
+	if h := imgs[images.TestServer]["/incluster"]; h == nil || h.Mode != 0o755 || h.Size < 1<<20 {
+		t.Errorf("/incluster = %+v", h)
+	}
 	if h := imgs[images.Busybox]["/testserver"]; h != nil {
 		t.Error("the busybox image holds the test server")
 	}
