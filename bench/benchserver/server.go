@@ -37,8 +37,9 @@ type Server struct {
 }
 
 // Start starts a server on a free loopback port with a fresh data dir. It
-// does not wait for readiness; call WaitReady.
-func Start(bin string) (*Server, error) {
+// does not wait for readiness; call WaitReady. Flags go to `bosun server`
+// after the ones Start sets, e.g. "--authorization-mode=AlwaysAllow".
+func Start(bin string, flags ...string) (*Server, error) {
 	dir, err := os.MkdirTemp("", "bosun-bench-")
 	if err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
@@ -49,11 +50,12 @@ func Start(bin string) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{dir: dir, url: "https://127.0.0.1:" + strconv.Itoa(port), exited: make(chan struct{}), log: &tail{max: 16 << 10}}
-	s.cmd = exec.Command(bin, "server",
+	args := []string{"server",
 		"--data-dir", dir,
 		"--https-listen-port", strconv.Itoa(port),
 		"--bind-address", "127.0.0.1",
-		"--disable-agent")
+		"--disable-agent"}
+	s.cmd = exec.Command(bin, append(args, flags...)...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	s.cmd.SysProcAttr = sysProcAttr()
 	s.started = time.Now()
@@ -69,8 +71,8 @@ func Start(bin string) (*Server, error) {
 }
 
 // StartReady is Start and WaitReady in one step.
-func StartReady(ctx context.Context, bin string) (*Server, error) {
-	s, err := Start(bin)
+func StartReady(ctx context.Context, bin string, flags ...string) (*Server, error) {
+	s, err := Start(bin, flags...)
 	if err != nil {
 		return nil, err
 	}
