@@ -63,7 +63,7 @@ func (h *handler) requestToken(ctx context.Context, r *http.Request) (runtime.Ob
 	if err := h.s.admitNodeWrite(ctx, h.rs.gr(), "create", "token", ns, name, &req, nil); err != nil {
 		return nil, err
 	}
-	bound, err := h.s.tokenBoundObject(ctx, ns, req.Spec.BoundObjectRef)
+	bound, err := h.s.tokenBoundObject(ctx, ns, name, req.Spec.BoundObjectRef)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func (h *handler) requestToken(ctx context.Context, r *http.Request) (runtime.Ob
 // boundObjectRef names, or nil when it names none. An object that does not
 // exist is nil too: the issuer answers that with Kubernetes' NotFound, and
 // a kind it cannot bind to with BadRequest.
-func (s *Server) tokenBoundObject(ctx context.Context, ns string, ref *authenticationv1.BoundObjectReference) (metav1.Object, error) {
+func (s *Server) tokenBoundObject(ctx context.Context, ns, saName string, ref *authenticationv1.BoundObjectReference) (metav1.Object, error) {
 	if ref == nil {
 		return nil, nil
 	}
@@ -93,7 +93,7 @@ func (s *Server) tokenBoundObject(ctx context.Context, ns string, ref *authentic
 		return nil, nil
 	}
 	if ref.Name == "" {
-		return nil, errInvalid(tokenRequestGVK.GroupKind(), "", fieldErrs("spec.boundObjectRef.name", "", "Required value"))
+		return nil, errInvalid(tokenRequestGVK.GroupKind(), saName, field.ErrorList{field.Required(field.NewPath("spec", "boundObjectRef", "name"), "")})
 	}
 	rs := s.byGVK[corev1.SchemeGroupVersion.WithKind(ref.Kind)]
 	if rs == nil {

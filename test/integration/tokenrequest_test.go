@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -120,6 +121,30 @@ spec:
 				t.Errorf("kubectl's error lacks %q:\n%s", tc.want, r.stderr)
 			}
 		})
+	}
+
+	// Through client-go: a reference without a name is invalid, and a
+	// name in the body must be the URL's.
+	tokens := s.Client.CoreV1().ServiceAccounts("team")
+	_, err = tokens.CreateToken(context.Background(), "dev", &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+		BoundObjectRef: &authenticationv1.BoundObjectReference{APIVersion: "v1", Kind: "Pod"},
+	}}, metav1.CreateOptions{})
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.boundObjectRef.name: Required value") {
+		t.Errorf("a bound reference without a name: %v, want Invalid naming spec.boundObjectRef.name", err)
+	}
+	_, err = tokens.CreateToken(context.Background(), "dev", &authenticationv1.TokenRequest{ObjectMeta: metav1.ObjectMeta{Name: "other"}}, metav1.CreateOptions{})
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "must match the service account name if specified") {
+		t.Errorf("a body naming another account: %v, want Invalid", err)
+	}
+	tr, err := tokens.CreateToken(context.Background(), "dev", &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Name != "dev" || tr.Namespace != "team" || tr.Status.Token == "" || tr.Spec.ExpirationSeconds == nil || *tr.Spec.ExpirationSeconds != 3600 {
+		t.Errorf("TokenRequest answer %s/%s, expirationSeconds %v, token set %v", tr.Namespace, tr.Name, tr.Spec.ExpirationSeconds, tr.Status.Token != "")
+	}
+	if left := time.Until(tr.Status.ExpirationTimestamp.Time); left < 58*time.Minute || left > 61*time.Minute {
+		t.Errorf("expirationTimestamp %v is %v away, want an hour", tr.Status.ExpirationTimestamp, left)
 	}
 
 	// The subresource is in discovery, as kubectl api-resources and
