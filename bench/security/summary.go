@@ -1,0 +1,90 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// printSummary prints the table of both modes and both clients, then what
+// authorization adds: the ServiceAccount's figures under Node,RBAC minus
+// those under AlwaysAllow.
+func printSummary(out io.Writer, o options, rbac, allow *modeResult) {
+	size := 0
+	if b, err := json.Marshal(pod("seq-token", 0)); err == nil {
+		size = len(b)
+	}
+	fmt.Fprintf(out, "pod creates (%d B of JSON as sent): %d sequential (latency) and %d from %d writers (throughput) per client, mode and round; %d round(s); load %s (Node,RBAC), %s (AlwaysAllow)\n",
+		size, o.creates, o.creates, o.writers, o.rounds, loads(rbac.loads), loads(allow.loads))
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "mode\tclient\tp50 sequential\tp99 sequential\tcreates/s, %d writers\tserver CPU per sequential create\n", o.writers)
+	line := func(mode, client string, m measured) {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", mode, client,
+			us(percentile(m.seq, 0.5)), us(percentile(m.seq, 0.99)), rates(m.rates), us(cpuPerCreate(m)))
+	}
+	line(modeRBAC, "ServiceAccount token", rbac.token)
+	line(modeAllow, "ServiceAccount token", allow.token)
+	line(modeRBAC, "admin certificate (system:masters)", rbac.admin)
+	line(modeAllow, "admin certificate (system:masters)", allow.admin)
+	tw.Flush()
+
+	r, a := rbac.token, allow.token
+	rr, ar := mean(r.rates), mean(a.rates)
+	fmt.Fprintf(out, "authorization overhead (Node,RBAC minus AlwaysAllow, ServiceAccount token): p50 %s, p99 %s, throughput %+.1f %%, server CPU %s per create\n",
+		signedUS(percentile(r.seq, 0.5)-percentile(a.seq, 0.5)),
+		signedUS(percentile(r.seq, 0.99)-percentile(a.seq, 0.99)),
+		100*(rr-ar)/ar,
+		signedUS(cpuPerCreate(r)-cpuPerCreate(a)))
+}
+
+// percentile is the nearest-rank p-th percentile (0 < p <= 1) of d; it
+// sorts d.
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	slices.Sort(d)
+	i := int(float64(len(d))*p+0.999999) - 1
+	return d[max(0, min(i, len(d)-1))]
+}
+
+func cpuPerCreate(m measured) time.Duration {
+	if len(m.seq) == 0 {
+		return 0
+	}
+	return m.seqCPU / time.Duration(len(m.seq))
+}
+
+func mean(v []float64) float64 {
+	var s float64
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(max(1, len(v)))
+}
+
+// rates is the mean rate, with the range when there are several rounds.
+func rates(v []float64) string {
+	if len(v) < 2 {
+		return fmt.Sprintf("%.0f /s", mean(v))
+	}
+	return fmt.Sprintf("%.0f /s (%.0f-%.0f)", mean(v), slices.Min(v), slices.Max(v))
+}
+
+func loads(v []float64) string {
+	s := make([]string, len(v))
+	for i, l := range v {
+		s[i] = fmt.Sprintf("%.2f", l)
+	}
+	return strings.Join(s, ", ")
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond)) }
+
+func signedUS(d time.Duration) string {
+	return fmt.Sprintf("%+.0f µs", float64(d)/float64(time.Microsecond))
+}
