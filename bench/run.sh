@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds bin/bosun and the API server, scheduler, cluster DNS, service proxy
-# and node agent benchmarks, then runs them (the proxy's and the node
-# agent's only as root, as they program nftables and run containers).
+# Builds bin/bosun and the API server, scheduler, cluster DNS, RBAC decision,
+# security (pod creates under Node,RBAC and AlwaysAllow), service proxy and
+# node agent benchmarks, then runs them (the proxy's and the node agent's
+# only as root, as they program nftables and run containers).
 # Arguments go to the API server benchmark, e.g.:
 #   bench/run.sh -scenarios coldstart,watch
 #   bench/run.sh -creates 2000 -list-pods 1000      # a quick smoke run
@@ -33,6 +34,10 @@ bin/bench-scheduler -bin bin/bosun -shape deployment
 bin/bench-scheduler -bin bin/bosun -shape heartbeats
 go build -o bin/bench-dns ./bench/dns
 bin/bench-dns
+go build -o bin/bench-rbac ./bench/rbac
+bin/bench-rbac
+go build -o bin/bench-security ./bench/security
+bin/bench-security -bin bin/bosun
 go build -o bin/bench-agent ./bench/agent
 go build -o bin/bench-proxy ./bench/proxy
 if [[ $EUID -eq 0 ]]; then
