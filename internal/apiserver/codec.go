@@ -15,6 +15,8 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
+
+	"github.com/bosun-sh/bosun/internal/audit"
 )
 
 const (
@@ -122,6 +124,32 @@ func readBody(r *http.Request) ([]byte, error) {
 		return nil, errTooLarge()
 	}
 	return data, nil
+}
+
+// auditRequest records the request body when the request is audited at
+// Request level or above. The log is JSON lines: a YAML or protobuf body
+// goes in as decoded, the object it was decoded into (patches, which
+// have none, only as JSON).
+func auditRequest(r *http.Request, body []byte, decoded runtime.Object) {
+	rec, ok := r.Context().Value(auditKey{}).(*audit.Recorder)
+	if !ok || rec.Level().Less(audit.LevelRequest) {
+		return
+	}
+	if !isJSON(r.Header.Get("Content-Type")) && decoded != nil {
+		js, err := json.Marshal(decoded)
+		if err != nil {
+			return
+		}
+		body = js
+	}
+	rec.SetRequestObject(body)
+}
+
+// isJSON reports whether a request's Content-Type is JSON (or absent,
+// which is read as JSON).
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return contentType == "" || (err == nil && mt == mediaJSON)
 }
 
 func errTooLarge() error {

@@ -173,6 +173,7 @@ func (h *handler) decodeBody(r *http.Request, into runtime.Object) error {
 	if err != nil {
 		return err
 	}
+	auditRequest(r, body, into)
 	h.warnings = append(h.warnings, warns...)
 	return nil
 }

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -10,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/duration"
 
 	"github.com/bosun-sh/bosun/internal/registry"
+
+	"github.com/bosun-sh/bosun/internal/audit"
 )
 
 // table renders objects as the Table kubectl get prints.
@@ -84,5 +87,18 @@ func (h *handler) respond(w http.ResponseWriter, r *http.Request, code int, obj 
 			obj = partialMetadata(obj, f.vers)
 		}
 	}
+	auditResponse(r, obj)
 	writeObject(w, code, f.media, obj)
+}
+
+// auditResponse records obj as the response body when the request is
+// audited at RequestResponse level.
+func auditResponse(r *http.Request, obj runtime.Object) {
+	rec, ok := r.Context().Value(auditKey{}).(*audit.Recorder)
+	if !ok || rec.Level().Less(audit.LevelRequestResponse) {
+		return
+	}
+	if b, err := json.Marshal(obj); err == nil {
+		rec.SetResponseObject(b)
+	}
 }

@@ -244,6 +244,7 @@ func (h *handler) patch(ctx context.Context, r *http.Request) (runtime.Object, e
 	if err != nil {
 		return nil, err
 	}
+	auditRequest(r, patchBody, nil)
 	if err := checkPatch(pt, patchBody); err != nil {
 		return nil, err
 	}

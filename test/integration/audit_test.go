@@ -16,8 +16,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/bosun-sh/bosun/internal/audit"
+	"github.com/bosun-sh/bosun/internal/server"
 	"github.com/bosun-sh/bosun/internal/testserver"
 )
 
@@ -131,6 +134,98 @@ func findAuditEvent(events []audit.Event, ns, verb, resource, user string, code 
 		if e.Stage == audit.StageResponseComplete && e.Verb == verb && e.User.Username == user &&
 			e.ObjectRef != nil && e.ObjectRef.Resource == resource && e.ObjectRef.Namespace == ns &&
 			e.ResponseStatus != nil && e.ResponseStatus.Code == code {
+			return &events[i]
+		}
+	}
+	return nil
+}
+
+// TestAuditBodies: a policy asking for RequestResponse gets the request
+// and response bodies of a ConfigMap create, and an RBAC refusal is
+// recorded with the refused user; a Secret's body stays out at any level.
+func TestAuditBodies(t *testing.T) {
+	policy := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(policy, []byte(`apiVersion: audit.k8s.io/v1
+kind: Policy
+rules:
+- level: RequestResponse
+  resources:
+  - group: ""
+    resources: ["configmaps", "secrets"]
+- level: Metadata
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := testserver.Start(t, testserver.Options{Configure: func(c *server.Config) { c.AuditPolicyFile = policy }})
+	ctx := testContext(t)
+	ns := newNamespace(t, s)
+	marker := fmt.Sprintf("audit-body-%d", time.Now().UnixNano())
+	if _, err := s.Client.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "settings"}, Data: map[string]string{"k": marker},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	secretValue := "secret-" + marker
+	if _, err := s.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "creds"}, StringData: map[string]string{"password": secretValue},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// A user the cluster CA vouches for, with no role at all.
+	cfg := impersonating(s, "mallory")
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+		t.Fatalf("list by a user without a role: %v, want 403", err)
+	}
+
+	path := filepath.Join(s.DataDir, "audit.log")
+	var events []audit.Event
+	var raw []byte
+	pollUntil(t, 10*time.Second, "the audit events", func() (bool, error) {
+		raw, err = os.ReadFile(path)
+		if err != nil {
+			return false, err
+		}
+		events = events[:0]
+		sc := bufio.NewScanner(bytes.NewReader(raw))
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			var e audit.Event
+			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+				return false, err
+			}
+			events = append(events, e)
+		}
+		return findAuditEvent(events, ns, "create", "configmaps", "admin", 201) != nil &&
+			findImpersonated(events, ns, "mallory") != nil, nil
+	})
+	e := findAuditEvent(events, ns, "create", "configmaps", "admin", 201)
+	if e.Level != audit.LevelRequestResponse || !bytes.Contains(e.RequestObject, []byte(marker)) || !bytes.Contains(e.ResponseObject, []byte(marker)) {
+		t.Errorf("the ConfigMap create at RequestResponse: level %s, request %s, response %s", e.Level, e.RequestObject, e.ResponseObject)
+	}
+	if bytes.Contains(raw, []byte(secretValue)) {
+		t.Error("the audit log holds the Secret's value")
+	}
+	f := findImpersonated(events, ns, "mallory")
+	if f.ResponseStatus == nil || f.ResponseStatus.Code != http.StatusForbidden || !strings.Contains(f.ResponseStatus.Message, `User "mallory" cannot list resource "configmaps"`) {
+		t.Errorf("the refused list: %+v", f.ResponseStatus)
+	}
+}
+
+// impersonating is the admin's client config acting as name.
+func impersonating(s *testserver.Server, name string) *rest.Config {
+	cfg := rest.CopyConfig(s.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: name}
+	return cfg
+}
+
+func findImpersonated(events []audit.Event, ns, name string) *audit.Event {
+	for i, e := range events {
+		if e.Stage == audit.StageResponseComplete && e.ImpersonatedUser != nil && e.ImpersonatedUser.Username == name &&
+			e.ObjectRef != nil && e.ObjectRef.Namespace == ns {
 			return &events[i]
 		}
 	}
