@@ -90,3 +90,13 @@ func FuzzTokenRequestBody(f *testing.F) {
 		}
 	})
 }
+
+func TestRequestTokenWithoutIssuer(t *testing.T) {
+	h := &handler{s: &Server{}}
+	r, err := http.NewRequest(http.MethodPost, "/api/v1/namespaces/team/serviceaccounts/dev/token", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.requestToken(r.Context(), r)
+	wantStatus(t, err, http.StatusServiceUnavailable)
+}
