@@ -88,7 +88,7 @@ func testImages(t *testing.T) string {
 		if imagesErr != nil {
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 		defer cancel()
 		imagesTarball, imagesErr = images.Build(ctx, imagesDir)
 	})
