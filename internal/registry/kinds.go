@@ -39,6 +39,7 @@ func Kinds() []*Kind {
 		podDisruptionBudgets(),
 		priorityClasses(),
 		eventsV1(),
+		certificateSigningRequests(),
 		// Reviews: answered, never stored.
 		selfSubjectAccessReviews(),
 		subjectAccessReviews(),
