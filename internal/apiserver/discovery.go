@@ -75,6 +75,9 @@ func (s *Server) subresources(rs *resource) []apidiscoveryv2.APISubresourceDisco
 	if gvk.Group == "" && gvk.Kind == "Node" {
 		add("proxy", schema.GroupVersionKind{Version: "v1", Kind: "NodeProxyOptions"}, "get")
 	}
+	if gvk.Group == "certificates.k8s.io" && gvk.Kind == "CertificateSigningRequest" {
+		add("approval", gvk, "get", "patch", "update")
+	}
 	if gvk.Group == "" && gvk.Kind == "ServiceAccount" {
 		add("token", schema.GroupVersionKind{Group: "authentication.k8s.io", Version: "v1", Kind: "TokenRequest"}, "create")
 	}

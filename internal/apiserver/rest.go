@@ -124,6 +124,8 @@ func (h *handler) subresourceKnown() bool {
 		return k.GVK.Kind == "Node" && k.GVK.Group == ""
 	case "token":
 		return k.GVK.Kind == "ServiceAccount" && k.GVK.Group == ""
+	case "approval":
+		return k.GVK.Kind == "CertificateSigningRequest"
 	}
 	return false
 }
@@ -272,6 +274,9 @@ func (s *Server) createObject(ctx context.Context, rs *resource, ns string, obj 
 		return nil, err
 	}
 	if err := s.admitServiceAccount(ctx, stored); err != nil {
+		return nil, err
+	}
+	if err := s.admitCertificateRequest(ctx, stored); err != nil {
 		return nil, err
 	}
 	if k.Generation {

@@ -30,7 +30,7 @@ import (
 type mutation func(cur runtime.Object) (runtime.Object, error)
 
 // updateObject is the read-modify-write loop behind PUT, PATCH and the
-// subresources. sub is "", "status" or "finalize".
+// subresources. sub is "", "status", "approval" or "finalize".
 func (s *Server) updateObject(ctx context.Context, rs *resource, ns, name, sub string, dry bool, mutate mutation) (runtime.Object, error) {
 	for attempt := 0; ; attempt++ {
 		cur, kv, err := rs.get(ctx, s.store, ns, name)
@@ -68,6 +68,9 @@ func (s *Server) updateObject(ctx context.Context, rs *resource, ns, name, sub s
 			return nil, err
 		}
 		if err := s.admitNodeWrite(ctx, rs.gr(), "update", sub, ns, name, obj, cur); err != nil {
+			return nil, err
+		}
+		if err := s.admitCertificateUpdate(ctx, sub, obj, cur); err != nil {
 			return nil, err
 		}
 		if err := s.admitRBAC(ctx, obj, cur); err != nil {
@@ -132,6 +135,15 @@ func (s *Server) prepareUpdate(rs *resource, obj, cur runtime.Object, sub string
 		// Only the status (and, as upstream allows, nothing else) changes.
 		next := cur.DeepCopyObject()
 		copyStatus(next, obj)
+		next = csrSubresourceUpdate(sub, next, cur)
+		accessor(next).SetResourceVersion(m.GetResourceVersion())
+		obj, m = next, accessor(next)
+	case "approval":
+		// Only a CertificateSigningRequest's Approved and Denied
+		// conditions change.
+		next := cur.DeepCopyObject()
+		copyStatus(next, obj)
+		next = csrSubresourceUpdate(sub, next, cur)
 		accessor(next).SetResourceVersion(m.GetResourceVersion())
 		obj, m = next, accessor(next)
 	case "finalize":
