@@ -29,6 +29,16 @@ const (
 	ProxyUser             = "system:bosun-proxy"
 )
 
+// TLS bootstrap: the roles that let an agent holding a bootstrap token
+// (group BootstrappersGroup) ask for a node client certificate and have
+// it approved, and a node renew its own.
+const (
+	BootstrappersGroup   = "system:bootstrappers"
+	NodeBootstrapperRole = "system:node-bootstrapper"
+	NodeClientRole       = "system:certificates.k8s.io:certificatesigningrequests:nodeclient"
+	SelfNodeClientRole   = "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient"
+)
+
 var (
 	read      = []string{"get", "list", "watch"}
 	readWrite = []string{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
@@ -44,6 +54,12 @@ func paths(verbs []string, urls ...string) rbacv1.PolicyRule {
 }
 
 func verbs(v ...string) []string { return v }
+
+// signers is a rule on certificate signers by name, which approving and
+// signing CertificateSigningRequests are checked against.
+func signers(verbs []string, names ...string) rbacv1.PolicyRule {
+	return rbacv1.PolicyRule{Verbs: verbs, APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"signers"}, ResourceNames: names}
+}
 
 func defaultMeta(name string, extraLabels ...string) metav1.ObjectMeta {
 	labels := map[string]string{BootstrappingLabel: BootstrappingValue}
@@ -193,7 +209,32 @@ func DefaultClusterRoles() []*rbacv1.ClusterRole {
 				// Aggregation writes rules into admin, edit and view
 				// that this role itself does not hold.
 				r(verbs("escalate"), rbacv1.GroupName, "clusterroles"),
+				// Approving node client certificates and signing for
+				// the kubernetes.io signers.
+				r(verbs("update"), "certificates.k8s.io", "certificatesigningrequests/approval", "certificatesigningrequests/status"),
+				signers(verbs("approve"), "kubernetes.io/kube-apiserver-client-kubelet"),
+				signers(verbs("sign"), "kubernetes.io/kube-apiserver-client", "kubernetes.io/kube-apiserver-client-kubelet", "kubernetes.io/kubelet-serving"),
 			},
+		},
+		{
+			// What an agent needs to ask for its first client
+			// certificate with a bootstrap token.
+			ObjectMeta: defaultMeta(NodeBootstrapperRole),
+			Rules: []rbacv1.PolicyRule{
+				r(verbs("create", "get", "list", "watch"), "certificates.k8s.io", "certificatesigningrequests"),
+			},
+		},
+		{
+			// Held by whoever may have any node's client certificate
+			// request approved without a person: the certificates
+			// controller asks about it for the requester.
+			ObjectMeta: defaultMeta(NodeClientRole),
+			Rules:      []rbacv1.PolicyRule{r(verbs("create"), "certificates.k8s.io", "certificatesigningrequests/nodeclient")},
+		},
+		{
+			// Likewise for a node renewing its own certificate.
+			ObjectMeta: defaultMeta(SelfNodeClientRole),
+			Rules:      []rbacv1.PolicyRule{r(verbs("create"), "certificates.k8s.io", "certificatesigningrequests/selfnodeclient")},
 		},
 		{
 			ObjectMeta: defaultMeta("system:bosun-dns"),
@@ -295,6 +336,9 @@ func DefaultClusterRoleBindings() []*rbacv1.ClusterRoleBinding {
 		defaultBinding("system:kube-scheduler", "system:kube-scheduler", users(SchedulerUser)...),
 		defaultBinding("system:kube-controller-manager", "system:kube-controller-manager", users(ControllerManagerUser)...),
 		defaultBinding("system:bosun-dns", "system:bosun-dns", users(DNSUser)...),
+		defaultBinding(NodeBootstrapperRole, NodeBootstrapperRole, groups(BootstrappersGroup)...),
+		defaultBinding(NodeClientRole, NodeClientRole, groups(BootstrappersGroup)...),
+		defaultBinding(SelfNodeClientRole, SelfNodeClientRole, groups(user.NodesGroup)...),
 		// The proxies run inside every node agent, under its identity.
 		defaultBinding("system:bosun-proxy", "system:bosun-proxy", append(users(ProxyUser), groups(user.NodesGroup)...)...),
 	}

@@ -119,6 +119,17 @@ func TestDefaultPolicy(t *testing.T) {
 		{"dns watches services", authed(rbac.DNSUser), res("watch", "", "services", "", ""), true},
 		{"dns writes nothing", authed(rbac.DNSUser), res("update", "", "services", "", "team"), false},
 		{"proxy lists endpoint slices", authed(rbac.ProxyUser), res("list", "discovery.k8s.io", "endpointslices", "", ""), true},
+		{"bootstrapper creates CSRs", authed("system:bootstrap:abcdef", rbac.BootstrappersGroup), res("create", "certificates.k8s.io", "certificatesigningrequests", "", ""), true},
+		{"bootstrapper watches CSRs", authed("system:bootstrap:abcdef", rbac.BootstrappersGroup), res("watch", "certificates.k8s.io", "certificatesigningrequests", "", ""), true},
+		{"bootstrapper approves nothing", authed("system:bootstrap:abcdef", rbac.BootstrappersGroup), res("update", "certificates.k8s.io", "certificatesigningrequests", "approval", ""), false},
+		{"bootstrapper may have node client CSRs approved", authed("system:bootstrap:abcdef", rbac.BootstrappersGroup), res("create", "certificates.k8s.io", "certificatesigningrequests", "nodeclient", ""), true},
+		{"bootstrapper renews no node", authed("system:bootstrap:abcdef", rbac.BootstrappersGroup), res("create", "certificates.k8s.io", "certificatesigningrequests", "selfnodeclient", ""), false},
+		{"node renews itself", authed("system:node:n1", user.NodesGroup), res("create", "certificates.k8s.io", "certificatesigningrequests", "selfnodeclient", ""), true},
+		{"node asks for no other node", authed("system:node:n1", user.NodesGroup), res("create", "certificates.k8s.io", "certificatesigningrequests", "nodeclient", ""), false},
+		{"controllers approve CSRs", authed(rbac.ControllerManagerUser), res("update", "certificates.k8s.io", "certificatesigningrequests", "approval", ""), true},
+		{"controllers approve for the kubelet client signer", authed(rbac.ControllerManagerUser), authorizer.Attributes{Verb: "approve", ResourceRequest: true, APIGroup: "certificates.k8s.io", Resource: "signers", Name: "kubernetes.io/kube-apiserver-client-kubelet"}, true},
+		{"controllers approve no other signer", authed(rbac.ControllerManagerUser), authorizer.Attributes{Verb: "approve", ResourceRequest: true, APIGroup: "certificates.k8s.io", Resource: "signers", Name: "kubernetes.io/kube-apiserver-client"}, false},
+		{"controllers sign for the client signer", authed(rbac.ControllerManagerUser), authorizer.Attributes{Verb: "sign", ResourceRequest: true, APIGroup: "certificates.k8s.io", Resource: "signers", Name: "kubernetes.io/kube-apiserver-client"}, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
