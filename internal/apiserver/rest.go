@@ -267,6 +267,9 @@ func (s *Server) createObject(ctx context.Context, rs *resource, ns string, obj 
 	if err := s.admitIngressClass(ctx, stored); err != nil {
 		return nil, err
 	}
+	if err := s.admitDefaultStorageClass(ctx, stored); err != nil {
+		return nil, err
+	}
 	if k.Defaults != nil {
 		k.Defaults(stored)
 	}

@@ -3,8 +3,10 @@ package integration
 import (
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -120,5 +122,58 @@ func TestLimitRangeAdmission(t *testing.T) {
 	}
 	if !strings.Contains(r.stderr, `pods "big" is forbidden: maximum cpu usage per Container is 1, but limit is 2`) {
 		t.Errorf("kubectl's error:\n%s", r.stderr)
+	}
+}
+
+// TestDefaultStorageClass: a claim naming no class gets the default
+// StorageClass (the newest when several claim it); "" stays no class.
+func TestDefaultStorageClass(t *testing.T) {
+	s := testserver.Start(t, testserver.Options{})
+	ctx := testContext(t)
+	ns := newNamespace(t, s)
+	claim := func(name string, class *string) *corev1.PersistentVolumeClaim {
+		pvc := &corev1.PersistentVolumeClaim{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: corev1.PersistentVolumeClaimSpec{
+				AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				StorageClassName: class,
+				Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+			},
+		}
+		got, err := s.Client.CoreV1().PersistentVolumeClaims(ns).Create(ctx, pvc, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	className := func(p *corev1.PersistentVolumeClaim) string {
+		if p.Spec.StorageClassName == nil {
+			return "<nil>"
+		}
+		return *p.Spec.StorageClassName
+	}
+	if got := className(claim("before", nil)); got != "<nil>" {
+		t.Errorf("a claim without a default class: class %s, want none", got)
+	}
+	for _, name := range []string{"older", "newer"} {
+		sc := &storagev1.StorageClass{
+			ObjectMeta:  metav1.ObjectMeta{Name: name, Annotations: map[string]string{"storageclass.kubernetes.io/is-default-class": "true"}},
+			Provisioner: "example.com/none",
+		}
+		if _, err := s.Client.StorageV1().StorageClasses().Create(ctx, sc, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(1100 * time.Millisecond) // creation times have one-second resolution
+	}
+	if got := className(claim("defaulted", nil)); got != "newer" {
+		t.Errorf("a claim naming no class: class %s, want the newest default, newer", got)
+	}
+	empty := ""
+	if got := className(claim("none", &empty)); got != "" {
+		t.Errorf(`a claim with class "": class %q, want ""`, got)
+	}
+	older := "older"
+	if got := className(claim("explicit", &older)); got != "older" {
+		t.Errorf("a claim naming older: class %s", got)
 	}
 }
