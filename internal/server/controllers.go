@@ -13,6 +13,7 @@ import (
 
 	"github.com/bosun-sh/bosun/internal/auth/rbac"
 	"github.com/bosun-sh/bosun/internal/controller"
+	"github.com/bosun-sh/bosun/internal/controller/certificates"
 	"github.com/bosun-sh/bosun/internal/controller/clusterroleaggregation"
 	"github.com/bosun-sh/bosun/internal/controller/cronjob"
 	"github.com/bosun-sh/bosun/internal/controller/daemonset"
@@ -92,6 +93,7 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, serverURL string,
 				{Name: "clusterroleaggregation", Run: clusterroleaggregation.New(c).Run},
 				{Name: "serviceaccount", Run: serviceaccount.New(c).Run},
 				{Name: "rootcacert", Run: rootcacert.New(c, b.CAPEM).Run},
+				{Name: "certificates", Run: certificates.New(c, b).Run},
 				{Name: "podgc", Run: podgc.New(c, podgc.Options{}).Run},
 				{Name: "daemonset", Run: daemonset.New(c).Run},
 				{Name: "disruption", Run: disruption.New(c).Run},
