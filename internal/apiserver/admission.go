@@ -10,6 +10,7 @@ import (
 
 	"github.com/bosun-sh/bosun/internal/admission/limitrange"
 	"github.com/bosun-sh/bosun/internal/admission/podsecurity"
+	"github.com/bosun-sh/bosun/internal/audit"
 	"github.com/bosun-sh/bosun/internal/registry"
 	"github.com/bosun-sh/bosun/internal/storage"
 )
@@ -105,6 +106,15 @@ func admitPodSecurity(ctx context.Context, ns *corev1.Namespace, obj runtime.Obj
 	meta, spec, ok := podsecurity.PodTemplate(obj)
 	if !ok {
 		return nil
+	}
+	// The audit label's verdict goes into the request's audit event, as
+	// Kubernetes records it.
+	if policy.Audit.Level != podsecurity.Privileged {
+		if vs := podsecurity.Check(policy.Audit.Level, meta, spec); len(vs) > 0 {
+			if rec, ok := ctx.Value(auditKey{}).(*audit.Recorder); ok {
+				rec.AddAnnotation("pod-security.kubernetes.io/audit-violations", fmt.Sprintf("would violate PodSecurity %q: %s", policy.Audit.String(), podsecurity.Reasons(vs)))
+			}
+		}
 	}
 	if pod, isPod := obj.(*corev1.Pod); isPod {
 		if vs := podsecurity.Check(policy.Enforce.Level, meta, spec); len(vs) > 0 {

@@ -171,6 +171,20 @@ rules:
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// A pod the namespace's audit level would refuse: admitted, and the
+	// audit event says why it would not be at that level.
+	nsObj, err := s.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nsObj.Labels["pod-security.kubernetes.io/audit"] = "restricted"
+	if _, err := s.Client.CoreV1().Namespaces().Update(ctx, nsObj, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Client.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "loose"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	// A user the cluster CA vouches for, with no role at all.
 	cfg := impersonating(s, "mallory")
 	cs, err := kubernetes.NewForConfig(cfg)
@@ -200,6 +214,7 @@ rules:
 			events = append(events, e)
 		}
 		return findAuditEvent(events, ns, "create", "configmaps", "admin", 201) != nil &&
+			findAuditEvent(events, ns, "create", "pods", "admin", 201) != nil &&
 			findImpersonated(events, ns, "mallory") != nil, nil
 	})
 	e := findAuditEvent(events, ns, "create", "configmaps", "admin", 201)
@@ -208,6 +223,9 @@ rules:
 	}
 	if bytes.Contains(raw, []byte(secretValue)) {
 		t.Error("the audit log holds the Secret's value")
+	}
+	if p := findAuditEvent(events, ns, "create", "pods", "admin", 201); !strings.HasPrefix(p.Annotations["pod-security.kubernetes.io/audit-violations"], `would violate PodSecurity "restricted:latest": `) {
+		t.Errorf("the pod create's audit annotations: %v", p.Annotations)
 	}
 	f := findImpersonated(events, ns, "mallory")
 	if f.ResponseStatus == nil || f.ResponseStatus.Code != http.StatusForbidden || !strings.Contains(f.ResponseStatus.Message, `User "mallory" cannot list resource "configmaps"`) {
