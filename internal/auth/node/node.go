@@ -111,6 +111,11 @@ func (z *Authorizer) Authorize(_ context.Context, a authorizer.Attributes) (auth
 				return z.createToken(node, &a)
 			case "nodes":
 				return nodeObject(node, &a)
+			case "pods":
+				if a.Subresource == "" && (a.Verb == "list" || a.Verb == "watch") && !selectsField(a.FieldSelector, "spec.nodeName", node) {
+					// A node sees the pods bound to it, not every pod.
+					return authorizer.NoOpinion, "can only list/watch pods with spec.nodeName field selector", nil
+				}
 			}
 		case coordinationv1.GroupName:
 			if a.Resource == "leases" {
@@ -283,8 +288,14 @@ func csiNode(node string, a *authorizer.Attributes) (authorizer.Decision, string
 // selectsType reports whether a field selector admits only objects whose
 // type field is t.
 func selectsType(reqs fields.Requirements, t string) bool {
+	return selectsField(reqs, "type", t)
+}
+
+// selectsField reports whether a field selector admits only objects whose
+// field is value.
+func selectsField(reqs fields.Requirements, field, value string) bool {
 	for _, r := range reqs {
-		if r.Field == "type" && (r.Operator == selection.Equals || r.Operator == selection.DoubleEquals) && r.Value == t {
+		if r.Field == field && (r.Operator == selection.Equals || r.Operator == selection.DoubleEquals) && r.Value == value {
 			return true
 		}
 	}

@@ -9,7 +9,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -190,7 +192,10 @@ func TestAuthorize(t *testing.T) {
 		{"another CSINode", res("get", "storage.k8s.io", "csinodes", "", "", "n2"), authorizer.NoOpinion, "can only access CSINode with the same name as the requesting node"},
 
 		// The rest, from the system:node rules.
-		{"watching pods", res("watch", "", "pods", "", "", ""), authorizer.Allow, ""},
+		{"watching its pods", withSelector(res("watch", "", "pods", "", "", ""), "spec.nodeName", "n1"), authorizer.Allow, ""},
+		{"watching all pods", res("watch", "", "pods", "", "", ""), authorizer.NoOpinion, "can only list/watch pods with spec.nodeName field selector"},
+		{"listing another node's pods", withSelector(res("list", "", "pods", "", "", ""), "spec.nodeName", "n2"), authorizer.NoOpinion, "can only list/watch pods with spec.nodeName field selector"},
+		{"getting a pod", res("get", "", "pods", "", "team", "web"), authorizer.Allow, ""},
 		{"pod status", res("patch", "", "pods", "status", "team", "web"), authorizer.Allow, ""},
 		{"mirror pod", res("create", "", "pods", "", "team", ""), authorizer.Allow, ""},
 		{"eviction", res("create", "", "pods", "eviction", "team", "web"), authorizer.Allow, ""},
@@ -349,7 +354,8 @@ func TestWithRBAC(t *testing.T) {
 		{"another node's status", res("patch", "", "nodes", "status", "", "n2"), false},
 		{"endpoint slices for the proxy", res("watch", "discovery.k8s.io", "endpointslices", "", "", ""), true},
 		{"all nodes for the proxy", res("list", "", "nodes", "", "", ""), true},
-		{"pods", res("watch", "", "pods", "", "", ""), true},
+		{"its pods", withSelector(res("watch", "", "pods", "", "", ""), "spec.nodeName", "n1"), true},
+		{"every pod", res("watch", "", "pods", "", "", ""), false},
 		{"no deployments", res("create", "apps", "deployments", "", "team", ""), false},
 	}
 	for _, tc := range cases {
@@ -399,4 +405,10 @@ func TestRulesFor(t *testing.T) {
 	if r, nr, incomplete, err := z.RulesFor(context.Background(), user.Info{Name: "alice"}, "team"); r != nil || nr != nil || incomplete || err != nil {
 		t.Errorf("other user: %v %v %v %v", r, nr, incomplete, err)
 	}
+}
+
+// withSelector adds the field selector field=value to a.
+func withSelector(a authorizer.Attributes, field, value string) authorizer.Attributes {
+	a.FieldSelector = fields.Requirements{{Field: field, Operator: selection.Equals, Value: value}}
+	return a
 }
