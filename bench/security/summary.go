@@ -13,18 +13,18 @@ import (
 // printSummary prints the table of both modes and both clients, then what
 // authorization adds: the ServiceAccount's figures under Node,RBAC minus
 // those under AlwaysAllow.
-func printSummary(out io.Writer, o options, rbac, allow *modeResult) {
+func printSummary(out io.Writer, o options, roundLoads []float64, rbac, allow *modeResult) {
 	size := 0
 	if b, err := json.Marshal(pod("seq-token", 0)); err == nil {
 		size = len(b)
 	}
-	fmt.Fprintf(out, "pod creates (%d B of JSON as sent): %d sequential (latency) and %d from %d writers (throughput) per client, mode and round; %d round(s); load %s (Node,RBAC), %s (AlwaysAllow)\n",
-		size, o.creates, o.creates, o.writers, o.rounds, loads(rbac.loads), loads(allow.loads))
+	fmt.Fprintf(out, "pod creates (%d B of JSON as sent): %d sequential (latency) and %d from %d writers (throughput) per client, mode and round, in %d batches each mode takes in turn; %d round(s), load %s at their start\n",
+		size, o.creates, o.creates, o.writers, batches, o.rounds, loads(roundLoads))
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "mode\tclient\tp50 sequential\tp99 sequential\tcreates/s, %d writers\tserver CPU per sequential create\n", o.writers)
 	line := func(mode, client string, m measured) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", mode, client,
-			us(percentile(m.seq, 0.5)), us(percentile(m.seq, 0.99)), rates(m.rates), us(cpuPerCreate(m)))
+			us(percentile(m.seq, 0.5)), us(percentile(m.seq, 0.99)), fmt.Sprintf("%.0f /s", rate(m)), us(cpuPerCreate(m)))
 	}
 	line(modeRBAC, "ServiceAccount token", rbac.token)
 	line(modeAllow, "ServiceAccount token", allow.token)
@@ -33,7 +33,7 @@ func printSummary(out io.Writer, o options, rbac, allow *modeResult) {
 	tw.Flush()
 
 	r, a := rbac.token, allow.token
-	rr, ar := mean(r.rates), mean(a.rates)
+	rr, ar := rate(r), rate(a)
 	fmt.Fprintf(out, "authorization overhead (Node,RBAC minus AlwaysAllow, ServiceAccount token): p50 %s, p99 %s, throughput %+.1f %%, server CPU %s per create\n",
 		signedUS(percentile(r.seq, 0.5)-percentile(a.seq, 0.5)),
 		signedUS(percentile(r.seq, 0.99)-percentile(a.seq, 0.99)),
@@ -59,20 +59,12 @@ func cpuPerCreate(m measured) time.Duration {
 	return m.seqCPU / time.Duration(len(m.seq))
 }
 
-func mean(v []float64) float64 {
-	var s float64
-	for _, x := range v {
-		s += x
+// rate is the creates per second of the throughput phases.
+func rate(m measured) float64 {
+	if m.parTime <= 0 {
+		return 0
 	}
-	return s / float64(max(1, len(v)))
-}
-
-// rates is the mean rate, with the range when there are several rounds.
-func rates(v []float64) string {
-	if len(v) < 2 {
-		return fmt.Sprintf("%.0f /s", mean(v))
-	}
-	return fmt.Sprintf("%.0f /s (%.0f-%.0f)", mean(v), slices.Min(v), slices.Max(v))
+	return float64(m.par) / m.parTime.Seconds()
 }
 
 func loads(v []float64) string {

@@ -28,95 +28,173 @@ const (
 )
 
 // measured is what one client (the ServiceAccount's token or the admin's
-// certificate) got from one mode, pooled over the rounds.
+// certificate) got from one mode, pooled over batches and rounds.
 type measured struct {
 	// seq holds the latency of every sequential create.
 	seq []time.Duration
 	// seqCPU is the server's CPU time over all sequential creates.
 	seqCPU time.Duration
-	// rates holds creates per second with o.writers writers, a round each.
-	rates []float64
+	// par and parTime are the creates made with o.writers writers and the
+	// wall time they took.
+	par     int
+	parTime time.Duration
 }
 
 // modeResult is what one authorization mode measured.
 type modeResult struct {
 	token, admin measured
-	loads        []float64
 }
 
-// workload starts a server in mode, sets the namespace up, then measures
-// the ServiceAccount's and the admin's pod creates into res.
-func workload(ctx context.Context, o options, mode string, res *modeResult, out io.Writer) error {
-	res.loads = append(res.loads, benchserver.LoadAverage())
+// server is one mode's server with its two clients.
+type server struct {
+	mode         string
+	s            *benchserver.Server
+	token, admin kubernetes.Interface
+	res          *modeResult
+}
+
+// startServer starts a server in mode, sets the namespace up and warms
+// both clients' connections and the server's caches (the token cache,
+// informers, the quota's status) before anything is timed.
+func startServer(ctx context.Context, o options, mode string, res *modeResult, out io.Writer) (*server, error) {
 	s, err := benchserver.StartReady(ctx, o.bin, "--authorization-mode="+mode)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer s.Stop()
+	sv, err := prepare(ctx, o, s, mode, res, out)
+	if err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("%s: %w", mode, err)
+	}
+	return sv, nil
+}
+
+func prepare(ctx context.Context, o options, s *benchserver.Server, mode string, res *modeResult, out io.Writer) (*server, error) {
 	adminCfg, err := s.ClientConfig()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	admin, err := kubernetes.NewForConfig(adminCfg)
 	if err != nil {
-		return fmt.Errorf("admin client: %w", err)
+		return nil, fmt.Errorf("admin client: %w", err)
 	}
 	t0 := time.Now()
 	if err := setUp(ctx, admin); err != nil {
-		return err
+		return nil, err
 	}
 	tokenCfg, err := tokenConfig(ctx, admin, adminCfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	sa, err := kubernetes.NewForConfig(tokenCfg)
+	token, err := kubernetes.NewForConfig(tokenCfg)
 	if err != nil {
-		return fmt.Errorf("service account client: %w", err)
+		return nil, fmt.Errorf("service account client: %w", err)
 	}
-	if err := waitCanCreate(ctx, sa); err != nil {
-		return err
+	if err := waitCanCreate(ctx, token); err != nil {
+		return nil, err
 	}
-	fmt.Fprintf(out, "   namespace %q set up, %s may create pods after %s\n", namespace, saUser, time.Since(t0).Round(time.Millisecond))
-
-	clients := []struct {
-		name string
-		cs   kubernetes.Interface
-		m    *measured
-	}{
-		{"token", sa, &res.token},
-		{"admin", admin, &res.admin},
-	}
-	// Warm both connections and the server's caches (the token cache,
-	// informers, the quota's status) before anything is timed.
-	for _, c := range clients {
+	fmt.Fprintf(out, "   %s: namespace %q set up, %s may create pods after %s\n", mode, namespace, saUser, time.Since(t0).Round(time.Millisecond))
+	sv := &server{mode: mode, s: s, token: token, admin: admin, res: res}
+	for _, c := range sv.clients() {
 		if _, _, err := createAll(ctx, 1, o.warmup, podCreator(c.cs, "warm-"+c.name)); err != nil {
-			return fmt.Errorf("%s: warm-up: %w", c.name, err)
+			return nil, fmt.Errorf("%s: warm-up: %w", c.name, err)
 		}
 	}
-	for _, c := range clients {
-		cpu0 := s.CPU()
-		elapsed, lat, err := createAll(ctx, 1, o.creates, podCreator(c.cs, "seq-"+c.name))
-		if err != nil {
-			return fmt.Errorf("%s: sequential creates: %w", c.name, err)
-		}
-		cpu := s.CPU() - cpu0
-		c.m.seq = append(c.m.seq, lat...)
-		c.m.seqCPU += cpu
-		fmt.Fprintf(out, "   %-5s sequential: %d creates in %s, p50 %s, p99 %s, max %s; server CPU %s per create (load %.2f)\n",
-			c.name, o.creates, elapsed.Round(time.Millisecond), us(percentile(lat, 0.5)), us(percentile(lat, 0.99)), us(percentile(lat, 1)),
-			us(cpu/time.Duration(o.creates)), benchserver.LoadAverage())
+	return sv, nil
+}
 
-		elapsed, lat, err = createAll(ctx, o.writers, o.creates, podCreator(c.cs, "par-"+c.name))
-		if err != nil {
-			return fmt.Errorf("%s: %d writers: %w", c.name, o.writers, err)
+type client struct {
+	name string
+	cs   kubernetes.Interface
+	m    *measured
+}
+
+func (sv *server) clients() []client {
+	return []client{
+		{"token", sv.token, &sv.res.token},
+		{"admin", sv.admin, &sv.res.admin},
+	}
+}
+
+// batches is how many pieces each phase is cut into, the servers taking
+// turns piece by piece, so that what else the machine does meanwhile
+// falls on both modes alike.
+const batches = 10
+
+// round starts a server in each mode, in the given order, and runs every
+// phase on both, interleaved batch by batch in the order ABBA ABBA….
+func round(ctx context.Context, o options, order []string, res map[string]*modeResult, out io.Writer) error {
+	var servers []*server
+	defer func() {
+		for _, sv := range servers {
+			sv.s.Stop()
 		}
-		rate := float64(o.creates) / elapsed.Seconds()
-		c.m.rates = append(c.m.rates, rate)
-		fmt.Fprintf(out, "   %-5s %d writers: %d creates in %s = %.0f /s, p50 %s, p99 %s (load %.2f)\n",
-			c.name, o.writers, o.creates, elapsed.Round(time.Millisecond), rate, us(percentile(lat, 0.5)), us(percentile(lat, 0.99)),
-			benchserver.LoadAverage())
+	}()
+	for _, mode := range order {
+		sv, err := startServer(ctx, o, mode, res[mode], out)
+		if err != nil {
+			return err
+		}
+		servers = append(servers, sv)
+	}
+	for ci := range servers[0].clients() {
+		name := servers[0].clients()[ci].name
+		for _, writers := range []int{1, o.writers} {
+			type sum struct {
+				n       int
+				elapsed time.Duration
+				cpu     time.Duration
+				lat     []time.Duration
+			}
+			sums := make([]sum, len(servers))
+			for b := range batches {
+				n := o.creates/batches + btoi(b < o.creates%batches)
+				for k := range servers {
+					i := k
+					if b%2 == 1 {
+						i = len(servers) - 1 - k
+					}
+					sv := servers[i]
+					c := sv.clients()[ci]
+					prefix := fmt.Sprintf("%s-%d-%d", c.name, writers, b)
+					cpu0 := sv.s.CPU()
+					elapsed, lat, err := createAll(ctx, writers, n, podCreator(c.cs, prefix))
+					if err != nil {
+						return fmt.Errorf("%s: %s, %d writers: %w", sv.mode, c.name, writers, err)
+					}
+					sums[i].n += n
+					sums[i].elapsed += elapsed
+					sums[i].cpu += sv.s.CPU() - cpu0
+					sums[i].lat = append(sums[i].lat, lat...)
+				}
+			}
+			for i, sv := range servers {
+				m, t := sv.clients()[ci].m, sums[i]
+				if writers == 1 {
+					m.seq = append(m.seq, t.lat...)
+					m.seqCPU += t.cpu
+					fmt.Fprintf(out, "   %-11s %s sequential: %d creates in %s, p50 %s, p99 %s, max %s; server CPU %s per create\n",
+						sv.mode, name, t.n, t.elapsed.Round(time.Millisecond), us(percentile(t.lat, 0.5)), us(percentile(t.lat, 0.99)),
+						us(percentile(t.lat, 1)), us(t.cpu/time.Duration(t.n)))
+				} else {
+					m.par += t.n
+					m.parTime += t.elapsed
+					fmt.Fprintf(out, "   %-11s %s %d writers: %d creates in %s = %.0f /s, p50 %s, p99 %s\n",
+						sv.mode, name, writers, t.n, t.elapsed.Round(time.Millisecond), float64(t.n)/t.elapsed.Seconds(),
+						us(percentile(t.lat, 0.5)), us(percentile(t.lat, 0.99)))
+				}
+			}
+			fmt.Fprintf(out, "   (load %.2f)\n", benchserver.LoadAverage())
+		}
 	}
 	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // saUser is the user name the ServiceAccount's token authenticates as.
