@@ -3,7 +3,6 @@ package apiserver
 import (
 	"net/http"
 	"slices"
-	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -41,12 +40,12 @@ func newInflight(readOnly, mutating int) *inflight {
 }
 
 // serve runs next within the bound that applies to r, or answers 429.
-func (l *inflight) serve(w http.ResponseWriter, r *http.Request, groups []string, next http.Handler) {
+func (l *inflight) serve(w http.ResponseWriter, r *http.Request, groups []string, longRunning bool, next http.Handler) {
 	slots := l.readOnly
 	if isMutating(r.Method) {
 		slots = l.mutating
 	}
-	if slots == nil || slices.Contains(groups, privilegedGroup) || isLongRunning(r) {
+	if slots == nil || slices.Contains(groups, privilegedGroup) || longRunning {
 		next.ServeHTTP(w, r)
 		return
 	}
@@ -69,48 +68,27 @@ func isMutating(method string) bool {
 	return false
 }
 
-// isLongRunning tells the requests that may legitimately stay open for
+// longRunning tells the requests that may legitimately stay open for
 // minutes: watches (by query or by the legacy /watch/ path), following
 // logs, the streaming subresources and proxies.
-func isLongRunning(r *http.Request) bool {
-	q := r.URL.Query()
-	if v := q.Get("watch"); v == "true" || v == "1" {
+func (a *requestAttributes) longRunning(r *http.Request) bool {
+	if a.verb == "watch" {
 		return true
 	}
-	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
-	// api/v1/... or apis/GROUP/VERSION/...
-	var rest []string
-	switch {
-	case len(parts) >= 2 && parts[0] == "api":
-		rest = parts[2:]
-	case len(parts) >= 3 && parts[0] == "apis":
-		rest = parts[3:]
-	default:
+	if !a.resourceRequest || a.apiGroup != "" {
 		return false
 	}
-	if len(rest) > 0 && rest[0] == "watch" {
-		return true
-	}
-	// nodes/NAME/proxy/...
-	if len(rest) >= 3 && rest[0] == "nodes" && rest[2] == "proxy" {
-		return true
-	}
-	// namespaces/NS/pods/NAME/SUBRESOURCE, namespaces/NS/services/NAME/proxy
-	if len(rest) < 5 || rest[0] != "namespaces" {
-		return false
-	}
-	switch {
-	case rest[2] == "services":
-		return rest[4] == "proxy"
-	case rest[2] != "pods":
-		return false
-	}
-	switch rest[4] {
-	case "exec", "attach", "portforward", "proxy":
-		return true
-	case "log":
-		v := q.Get("follow")
-		return v == "true" || v == "1"
+	switch a.resource {
+	case "nodes", "services":
+		return a.subresource == "proxy"
+	case "pods":
+		switch a.subresource {
+		case "exec", "attach", "portforward", "proxy":
+			return true
+		case "log":
+			v := r.URL.Query().Get("follow")
+			return v == "true" || v == "1"
+		}
 	}
 	return false
 }

@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+
+	"github.com/bosun-sh/bosun/internal/registry"
 )
 
 func TestIsLongRunning(t *testing.T) {
@@ -32,10 +34,12 @@ func TestIsLongRunning(t *testing.T) {
 		{"GET", "/version", false},
 		{"GET", "/", false},
 	}
+	s := New(Config{Kinds: registry.Kinds()})
 	for _, c := range cases {
 		r := httptest.NewRequest(c.method, c.url, nil)
-		if got := isLongRunning(r); got != c.want {
-			t.Errorf("isLongRunning(%s %s) = %v, want %v", c.method, c.url, got, c.want)
+		a := s.attributesOf(r)
+		if got := a.longRunning(r); got != c.want {
+			t.Errorf("longRunning(%s %s) = %v, want %v", c.method, c.url, got, c.want)
 		}
 	}
 }
@@ -57,14 +61,17 @@ func TestInflightBounds(t *testing.T) {
 		done.Add(1)
 		go func() {
 			defer done.Done()
-			l.serve(httptest.NewRecorder(), httptest.NewRequest(m, "/api/v1/pods", nil), nil, blocking)
+			l.serve(httptest.NewRecorder(), httptest.NewRequest(m, "/api/v1/pods", nil), nil, false, blocking)
 		}()
 	}
 	started.Wait()
 
+	s := New(Config{Kinds: registry.Kinds()})
 	serve := func(method, url string, groups []string) *httptest.ResponseRecorder {
 		w := httptest.NewRecorder()
-		l.serve(w, httptest.NewRequest(method, url, nil), groups, ok)
+		r := httptest.NewRequest(method, url, nil)
+		a := s.attributesOf(r)
+		l.serve(w, r, groups, a.longRunning(r), ok)
 		return w
 	}
 	for _, c := range []struct {
@@ -95,7 +102,7 @@ func TestInflightBounds(t *testing.T) {
 
 	unbounded := newInflight(-1, -1)
 	w := httptest.NewRecorder()
-	unbounded.serve(w, httptest.NewRequest("GET", "/api/v1/pods", nil), nil, ok)
+	unbounded.serve(w, httptest.NewRequest("GET", "/api/v1/pods", nil), nil, false, ok)
 	if w.Code != http.StatusOK {
 		t.Errorf("without bounds: %d", w.Code)
 	}

@@ -306,7 +306,7 @@ func (s *Server) authenticate(authenticator authn.Authenticator, next http.Handl
 			return
 		}
 		r = r.WithContext(withUser(r.Context(), acting))
-		s.inflight.serve(w, r, acting.Groups, next)
+		s.inflight.serve(w, r, acting.Groups, ra.longRunning(r), next)
 	})
 }
 
@@ -321,7 +321,7 @@ func (s *Server) beginAudit(r *http.Request, a *requestAttributes, u, impersonat
 		User: u.Name, UID: u.UID, Groups: u.Groups, Extra: u.Extra,
 		Verb: a.verb, APIGroup: a.apiGroup, APIVersion: a.apiVersion,
 		Resource: a.resource, Subresource: a.subresource, Namespace: a.namespace, Name: a.name,
-		Path: a.path, LongRunning: isLongRunning(r),
+		Path: a.path, LongRunning: a.longRunning(r),
 	}
 	if impersonated != nil {
 		attrs.Impersonated = auditUser(impersonated)
