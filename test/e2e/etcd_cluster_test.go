@@ -2,10 +2,14 @@ package e2e
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -94,7 +98,16 @@ func TestExternalEtcdCluster(t *testing.T) {
 	for _, m := range members {
 		endpoints = append(endpoints, m.clientURL)
 	}
-	etcdFlag := []string{"--etcd-endpoints", strings.Join(endpoints, ",")}
+	// Servers sharing a cluster's etcd share its Secrets' encryption key.
+	keyFile := filepath.Join(t.TempDir(), "secrets.key")
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, []byte("shared:"+base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	etcdFlag := []string{"--etcd-endpoints", strings.Join(endpoints, ","), "--secrets-encryption-key-file", keyFile}
 	a := startServer(t, serverOptions{args: etcdFlag})
 	b := startServer(t, serverOptions{args: etcdFlag})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
