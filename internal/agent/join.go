@@ -23,7 +23,10 @@ import (
 )
 
 // Paths of the join protocol, served next to the Kubernetes API on the
-// same port. The CA is public; the join call needs the token's secret.
+// same port. The CA is public; the join call, which signs the agent's
+// serving certificate, needs the token's secret. The agent's client
+// certificate comes from a CertificateSigningRequest (see
+// requestClientCertificate).
 const (
 	JoinCAPath = "/bosun/v1/ca"
 	JoinPath   = "/bosun/v1/join"
@@ -39,21 +42,22 @@ type Credentials struct {
 }
 
 // JoinRequest is what an agent sends to join: its node name and
-// addresses and two certificate requests, for its API client identity and
-// for its own HTTPS endpoint.
+// addresses and a certificate request for its own HTTPS endpoint.
 type JoinRequest struct {
 	NodeName   string   `json:"nodeName"`
 	NodeIPs    []string `json:"nodeIPs"`
-	ClientCSR  string   `json:"clientCSR"`
 	ServingCSR string   `json:"servingCSR"`
 }
 
-// JoinResponse carries the signed certificates and the cluster CA.
+// JoinResponse carries the signed serving certificate and the cluster CA.
 type JoinResponse struct {
 	CA          string `json:"ca"`
-	ClientCert  string `json:"clientCert"`
 	ServingCert string `json:"servingCert"`
 }
+
+// joinTimeout bounds a join, which waits for the server to approve and
+// sign the node's client certificate.
+const joinTimeout = 90 * time.Second
 
 var credentialFiles = []string{"ca.crt", "client.crt", "client.key", "serving.crt", "serving.key"}
 
@@ -69,7 +73,7 @@ func Join(ctx context.Context, server string, token pki.JoinToken, dataDir, node
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return nil, fmt.Errorf("--server %q: must be an https:// URL", server)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, joinTimeout)
 	defer cancel()
 
 	// The CA is public; fetch it without trusting anything yet, then
@@ -86,15 +90,13 @@ func Join(ctx context.Context, server string, token pki.JoinToken, dataDir, node
 	pool.AppendCertsFromPEM(caPEM)
 	trusted := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
 
-	clientKey, clientCSR, err := pki.NewCSR()
-	if err != nil {
-		return nil, err
-	}
+	// The serving certificate first: the server checks the join secret
+	// there and says so plainly when it is wrong.
 	servingKey, servingCSR, err := pki.NewCSR()
 	if err != nil {
 		return nil, err
 	}
-	req := JoinRequest{NodeName: nodeName, ClientCSR: string(clientCSR), ServingCSR: string(servingCSR)}
+	req := JoinRequest{NodeName: nodeName, ServingCSR: string(servingCSR)}
 	for _, ip := range nodeIPs {
 		req.NodeIPs = append(req.NodeIPs, ip.String())
 	}
@@ -107,9 +109,13 @@ func Join(ctx context.Context, server string, token pki.JoinToken, dataDir, node
 	if err := json.Unmarshal(out, &resp); err != nil {
 		return nil, fmt.Errorf("joining %s: reading the answer: %w", server, err)
 	}
+	clientKey, clientCert, err := requestClientCertificate(ctx, server, caPEM, token, nodeName)
+	if err != nil {
+		return nil, fmt.Errorf("joining %s: the node's client certificate: %w", server, err)
+	}
 	c := &Credentials{
 		CAPEM:          []byte(resp.CA),
-		ClientCertPEM:  []byte(resp.ClientCert),
+		ClientCertPEM:  clientCert,
 		ClientKeyPEM:   clientKey,
 		ServingCertPEM: []byte(resp.ServingCert),
 		ServingKeyPEM:  servingKey,

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -8,24 +10,32 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/bosun-sh/bosun/internal/agent"
 	"github.com/bosun-sh/bosun/internal/atomicfile"
+	"github.com/bosun-sh/bosun/internal/auth/authn"
+	"github.com/bosun-sh/bosun/internal/auth/user"
 	"github.com/bosun-sh/bosun/internal/pki"
 )
 
-// maxJoinBody bounds a join request; two CSRs and a name fit in a few KiB.
+// maxJoinBody bounds a join request; a CSR and a name fit in a few KiB.
 const maxJoinBody = 64 << 10
 
-// joinHandler serves the CA and signs node certificates for holders of
-// the join token. A node's client identity is system:node:NAME in group
-// system:nodes, as a kubelet's is.
+// joinHandler serves the CA and signs the serving certificate of an
+// agent's own endpoint for holders of the join token. The agent's client
+// certificate comes through a CertificateSigningRequest instead, made
+// with the bootstrap token derived from the join token (TLS bootstrap).
 func joinHandler(b *pki.Bundle, token pki.JoinToken, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -72,7 +82,7 @@ func serveJoin(w http.ResponseWriter, r *http.Request, b *pki.Bundle, token pki.
 	json.NewEncoder(w).Encode(resp)
 }
 
-// signJoin validates a join request and signs its certificates.
+// signJoin validates a join request and signs its serving certificate.
 func signJoin(b *pki.Bundle, body []byte) (*agent.JoinResponse, error) {
 	var req agent.JoinRequest
 	dec := json.NewDecoder(strings.NewReader(string(body)))
@@ -94,15 +104,59 @@ func signJoin(b *pki.Bundle, body []byte) (*agent.JoinResponse, error) {
 		}
 		names.IPs = append(names.IPs, ip)
 	}
-	client, err := b.SignCSR([]byte(req.ClientCSR), pkix.Name{CommonName: "system:node:" + req.NodeName, Organization: []string{"system:nodes"}}, pki.Names{}, x509.ExtKeyUsageClientAuth)
-	if err != nil {
-		return nil, fmt.Errorf("clientCSR: %w", err)
-	}
 	serving, err := b.SignCSR([]byte(req.ServingCSR), pkix.Name{CommonName: req.NodeName}, names, x509.ExtKeyUsageServerAuth)
 	if err != nil {
 		return nil, fmt.Errorf("servingCSR: %w", err)
 	}
-	return &agent.JoinResponse{CA: string(b.CAPEM), ClientCert: string(client), ServingCert: string(serving)}, nil
+	return &agent.JoinResponse{CA: string(b.CAPEM), ServingCert: string(serving)}, nil
+}
+
+// publishBootstrapToken makes sure the bootstrap token of the join token
+// authenticates, through a loopback client of this server.
+func publishBootstrapToken(ctx context.Context, serverURL string, b *pki.Bundle, tok pki.JoinToken) error {
+	rc, err := componentConfig(serverURL, b, apiserverUser, []string{user.SystemPrivilegedGroup}, "bosun-server", 5, 10)
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	return ensureBootstrapToken(ctx, client, tok)
+}
+
+// ensureBootstrapToken keeps the kube-system Secret behind the bootstrap
+// token derived from the join token, so that agents holding the join
+// token can authenticate to ask for their client certificates. It never
+// expires: it lasts as long as the join token does.
+func ensureBootstrapToken(ctx context.Context, client kubernetes.Interface, tok pki.JoinToken) error {
+	id, secret := tok.BootstrapToken()
+	want := map[string][]byte{
+		"token-id":                       []byte(id),
+		"token-secret":                   []byte(secret),
+		"usage-bootstrap-authentication": []byte("true"),
+		"description":                    []byte("bosun agents joining with the join token (DATA_DIR/token)"),
+	}
+	secrets := client.CoreV1().Secrets(metav1.NamespaceSystem)
+	name := authn.BootstrapTokenSecretPrefix + id
+	cur, err := secrets.Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err = secrets.Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: metav1.NamespaceSystem},
+			Type:       corev1.SecretTypeBootstrapToken,
+			Data:       want,
+		}, metav1.CreateOptions{})
+	case err == nil && (cur.Type != corev1.SecretTypeBootstrapToken || !maps.EqualFunc(cur.Data, want, bytes.Equal)):
+		// A Secret's type cannot change: replace it.
+		if err = secrets.Delete(ctx, name, metav1.DeleteOptions{}); err == nil || apierrors.IsNotFound(err) {
+			return ensureBootstrapToken(ctx, client, tok)
+		}
+	}
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("bootstrap token %s: %w", id, err)
+	}
+	return nil
 }
 
 // ensureToken creates the agent join token once, and upgrades a token

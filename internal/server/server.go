@@ -273,6 +273,9 @@ func Run(ctx context.Context, cfg Config) error {
 	defer cancelLoops()
 	sec.start(loops)
 	sec.waitSynced(loops, log)
+	if err := publishBootstrapToken(loops, serverURL, bundle, token); err != nil {
+		return err
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {

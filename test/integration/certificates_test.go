@@ -10,6 +10,9 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
+	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -23,6 +26,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/bosun-sh/bosun/internal/agent"
+	"github.com/bosun-sh/bosun/internal/pki"
 	"github.com/bosun-sh/bosun/internal/testserver"
 )
 
@@ -206,6 +211,48 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: clerk}]
 	t.Run("bootstrap token", func(t *testing.T) {
 		testBootstrapNodeClient(t, s)
 	})
+	t.Run("agent join", func(t *testing.T) {
+		testAgentJoin(t, s)
+	})
+}
+
+// testAgentJoin: an agent joining with the join token gets its client
+// certificate through a CSR made with the token's bootstrap token, and
+// the certificate authenticates as its node.
+func testAgentJoin(t *testing.T, s *testserver.Server) {
+	tok, err := pki.ParseJoinToken(readTestFile(t, filepath.Join(s.DataDir, "token")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := agent.Join(context.Background(), s.Config.Host, tok, t.TempDir(), "joiner", []net.IP{net.ParseIP("127.0.0.1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	who := whoami(t, s, creds.ClientCertPEM, creds.ClientKeyPEM)
+	if who.Username != "system:node:joiner" || !slices.Contains(who.Groups, "system:nodes") {
+		t.Errorf("the joined agent authenticates as %q %v", who.Username, who.Groups)
+	}
+	csrs, err := s.Client.CertificatesV1().CertificateSigningRequests().List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := tok.BootstrapToken()
+	found := false
+	for _, c := range csrs.Items {
+		found = found || (c.Spec.Username == "system:bootstrap:"+id && c.Spec.SignerName == certificatesv1.KubeAPIServerClientKubeletSignerName && len(c.Status.Certificate) > 0)
+	}
+	if !found {
+		t.Errorf("no issued node client CSR from system:bootstrap:%s among %d", id, len(csrs.Items))
+	}
+}
+
+func readTestFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // testBootstrapNodeClient: an agent holding a bootstrap token asks for a
