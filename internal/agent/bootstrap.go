@@ -24,14 +24,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
 
+	"github.com/bosun-sh/bosun/internal/auth/user"
 	"github.com/bosun-sh/bosun/internal/pki"
-)
-
-// A node's client identity, as a kubelet's: system:node:NAME in
-// system:nodes.
-const (
-	nodeUserPrefix = "system:node:"
-	nodesGroup     = "system:nodes"
 )
 
 // requestClientCertificate gets the node's client certificate by TLS
@@ -57,7 +51,7 @@ func requestClientCertificate(ctx context.Context, server string, caPEM []byte, 
 		return nil, nil, err
 	}
 	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-		Subject: pkix.Name{CommonName: nodeUserPrefix + nodeName, Organization: []string{nodesGroup}},
+		Subject: pkix.Name{CommonName: user.NodeUserPrefix + nodeName, Organization: []string{user.NodesGroup}},
 	}, key)
 	if err != nil {
 		return nil, nil, err

@@ -33,7 +33,7 @@ const (
 // (group BootstrappersGroup) ask for a node client certificate and have
 // it approved, and a node renew its own.
 const (
-	BootstrappersGroup   = "system:bootstrappers"
+	BootstrappersGroup   = "system:bootstrappers" // the group authn gives bootstrap tokens
 	NodeBootstrapperRole = "system:node-bootstrapper"
 	NodeClientRole       = "system:certificates.k8s.io:certificatesigningrequests:nodeclient"
 	SelfNodeClientRole   = "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient"

@@ -28,6 +28,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 
+	"github.com/bosun-sh/bosun/internal/auth/user"
 	"github.com/bosun-sh/bosun/internal/controller"
 	"github.com/bosun-sh/bosun/internal/pki"
 	"github.com/bosun-sh/bosun/internal/registry"
@@ -39,10 +40,6 @@ const (
 	// request asks for nothing shorter: Kubernetes' default signing
 	// duration.
 	MaxLifetime = 365 * 24 * time.Hour
-
-	// NodesGroup and NodeUserPrefix make up a node's identity.
-	NodesGroup     = "system:nodes"
-	NodeUserPrefix = "system:node:"
 
 	// The subresources the approver asks the authorizer about, on
 	// behalf of the requester: may it create a node client certificate
@@ -312,12 +309,12 @@ func (c *Controller) grant(csr *certificatesv1.CertificateSigningRequest) (*pki.
 // nodeName returns the node a kubelet certificate's subject names, with
 // the subject rules both kubelet signers share.
 func nodeName(cn string, orgs []string) (string, error) {
-	if len(orgs) != 1 || orgs[0] != NodesGroup {
-		return "", refuse("the subject's organization must be exactly [%s], got %v", NodesGroup, orgs)
+	if len(orgs) != 1 || orgs[0] != user.NodesGroup {
+		return "", refuse("the subject's organization must be exactly [%s], got %v", user.NodesGroup, orgs)
 	}
-	name, ok := strings.CutPrefix(cn, NodeUserPrefix)
+	name, ok := strings.CutPrefix(cn, user.NodeUserPrefix)
 	if !ok || name == "" {
-		return "", refuse("the subject's common name must be %sNODE, got %q", NodeUserPrefix, cn)
+		return "", refuse("the subject's common name must be %sNODE, got %q", user.NodeUserPrefix, cn)
 	}
 	return name, nil
 }

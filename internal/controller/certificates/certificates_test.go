@@ -26,6 +26,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/bosun-sh/bosun/internal/auth/user"
 	"github.com/bosun-sh/bosun/internal/pki"
 )
 
@@ -59,7 +60,7 @@ func approvedCond() certificatesv1.CertificateSigningRequestCondition {
 }
 
 var (
-	node1      = pkix.Name{CommonName: "system:node:n1", Organization: []string{NodesGroup}}
+	node1      = pkix.Name{CommonName: "system:node:n1", Organization: []string{user.NodesGroup}}
 	clientUse  = []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth}
 	servingUse = []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageKeyEncipherment, certificatesv1.UsageServerAuth}
 )
@@ -120,9 +121,9 @@ func TestApprove(t *testing.T) {
 		{name: "node asks for another node", requester: "system:node:n2", subject: node1, usages: clientUse,
 			allowed: map[string]string{"system:node:n2": "selfnodeclient"}},
 		{name: "requester without the right", requester: "alice", subject: node1, usages: clientUse},
-		{name: "not a node subject", requester: "system:bootstrap:abcdef", subject: pkix.Name{CommonName: "alice", Organization: []string{NodesGroup}}, usages: clientUse,
+		{name: "not a node subject", requester: "system:bootstrap:abcdef", subject: pkix.Name{CommonName: "alice", Organization: []string{user.NodesGroup}}, usages: clientUse,
 			allowed: map[string]string{"system:bootstrap:abcdef": "nodeclient"}},
-		{name: "extra group", requester: "system:bootstrap:abcdef", subject: pkix.Name{CommonName: "system:node:n1", Organization: []string{NodesGroup, "system:masters"}}, usages: clientUse,
+		{name: "extra group", requester: "system:bootstrap:abcdef", subject: pkix.Name{CommonName: "system:node:n1", Organization: []string{user.NodesGroup, "system:masters"}}, usages: clientUse,
 			allowed: map[string]string{"system:bootstrap:abcdef": "nodeclient"}},
 		{name: "with names", requester: "system:bootstrap:abcdef", subject: node1, dns: []string{"n1"}, usages: clientUse,
 			allowed: map[string]string{"system:bootstrap:abcdef": "nodeclient"}},
@@ -183,7 +184,7 @@ func TestSign(t *testing.T) {
 		{name: "client asking for server auth", signer: certificatesv1.KubeAPIServerClientSignerName, subject: pkix.Name{CommonName: "alice"}, usages: servingUse, fail: "client auth"},
 		{name: "client as masters", signer: certificatesv1.KubeAPIServerClientSignerName, subject: pkix.Name{CommonName: "root", Organization: []string{"system:masters"}}, usages: clientUse, fail: "system:masters"},
 		{name: "kubelet client", signer: certificatesv1.KubeAPIServerClientKubeletSignerName, subject: node1, usages: clientUse},
-		{name: "kubelet client named wrong", signer: certificatesv1.KubeAPIServerClientKubeletSignerName, subject: pkix.Name{CommonName: "n1", Organization: []string{NodesGroup}}, usages: clientUse, fail: "common name"},
+		{name: "kubelet client named wrong", signer: certificatesv1.KubeAPIServerClientKubeletSignerName, subject: pkix.Name{CommonName: "n1", Organization: []string{user.NodesGroup}}, usages: clientUse, fail: "common name"},
 		{name: "kubelet client with SANs", signer: certificatesv1.KubeAPIServerClientKubeletSignerName, subject: node1, dns: []string{"n1"}, usages: clientUse, fail: "alternative names"},
 		{name: "kubelet client signing", signer: certificatesv1.KubeAPIServerClientKubeletSignerName, subject: node1, usages: append(slices.Clone(clientUse), certificatesv1.UsageCertSign), fail: "cert sign"},
 		{name: "kubelet serving", signer: certificatesv1.KubeletServingSignerName, subject: node1, dns: []string{"n1.example"}, ips: []net.IP{net.ParseIP("10.0.0.1")}, usages: servingUse},
