@@ -273,7 +273,9 @@ func Run(ctx context.Context, cfg Config) error {
 	defer cancelLoops()
 	sec.start(loops)
 	sec.waitSynced(loops, log)
-	if err := publishBootstrapToken(loops, serverURL, bundle, token); err != nil {
+	// A stop asked for during start-up cancels this; that is a clean stop,
+	// not a failure.
+	if err := publishBootstrapToken(loops, serverURL, bundle, token); err != nil && loops.Err() == nil {
 		return err
 	}
 	var wg sync.WaitGroup
