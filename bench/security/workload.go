@@ -69,6 +69,7 @@ func startServer(ctx context.Context, o options, mode string, res *modeResult, o
 	return sv, nil
 }
 
+// prepare is startServer's work once the process is ready.
 func prepare(ctx context.Context, o options, s *benchserver.Server, mode string, res *modeResult, out io.Writer) (*server, error) {
 	adminCfg, err := s.ClientConfig()
 	if err != nil {
@@ -103,6 +104,7 @@ func prepare(ctx context.Context, o options, s *benchserver.Server, mode string,
 	return sv, nil
 }
 
+// client is one of a server's two identities, with where its figures go.
 type client struct {
 	name string
 	cs   kubernetes.Interface
