@@ -89,6 +89,18 @@ func (c *Controller) Run(ctx context.Context) error {
 		return err
 	}
 	defer remove()
+	go func() {
+		t := time.NewTicker(cleanupEvery)
+		defer t.Stop()
+		for {
+			c.cleanUp(ctx)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
 	return c.queue.Run(ctx, workers, c.log, time.Minute, c.reconcile)
 }
 
