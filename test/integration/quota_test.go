@@ -261,24 +261,35 @@ func TestResourceQuotaConcurrentCreates(t *testing.T) {
 	waitQuota(t, s, ns, "five", map[string]string{"pods": "5"})
 }
 
-// TestResourceQuotaStatusUnknown: a quota its controller has not measured
-// refuses what it would limit, as Kubernetes does, rather than letting it
-// through uncounted.
-func TestResourceQuotaStatusUnknown(t *testing.T) {
+// TestResourceQuotaBeforeItsStatus: a quota its controller has not yet
+// measured (no status.hard) limits nothing, as in Kubernetes; once its
+// status says what it tracks, a resource missing from status.used is
+// "status unknown" and refused.
+func TestResourceQuotaBeforeItsStatus(t *testing.T) {
 	s := testserver.Start(t, testserver.Options{})
 	ctx := testContext(t)
 	ns := newNamespace(t, s)
-	_, err := s.Client.CoreV1().ResourceQuotas(ns).Create(ctx, &corev1.ResourceQuota{
+	q, err := s.Client.CoreV1().ResourceQuotas(ns).Create(ctx, &corev1.ResourceQuota{
 		ObjectMeta: metav1.ObjectMeta{Name: "q"},
 		Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("5")}},
 	}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}
-	_, err = s.Client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
+	pod := func(name string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}
+	}
+	if _, err := s.Client.CoreV1().Pods(ns).Create(ctx, pod("first"), metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create under a quota not yet measured: %v", err)
+	}
+	// The status names pods as limited but has no usage for them yet.
+	q.Status = corev1.ResourceQuotaStatus{Hard: q.Spec.Hard, Used: corev1.ResourceList{}}
+	if _, err := s.Client.CoreV1().ResourceQuotas(ns).UpdateStatus(ctx, q, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Client.CoreV1().Pods(ns).Create(ctx, pod("p"), metav1.CreateOptions{})
 	if !apierrors.IsForbidden(err) || err.Error() != `pods "p" is forbidden: status unknown for quota: q, resources: pods` {
-		t.Fatalf("create under an unmeasured quota: %v", err)
+		t.Fatalf("create under a quota with unknown usage: %v", err)
 	}
 	// Objects the quota does not limit pass.
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cm"}}

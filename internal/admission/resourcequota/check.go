@@ -27,12 +27,9 @@ type Charge struct {
 }
 
 // Hard is what the quota limits for admission: status.hard, as its
-// controller last confirmed it, or spec.hard while the controller has not
-// yet seen the quota.
+// controller last confirmed it. A quota the controller has not yet seen
+// limits nothing, as in Kubernetes.
 func Hard(q *corev1.ResourceQuota) corev1.ResourceList {
-	if len(q.Status.Hard) == 0 {
-		return q.Spec.Hard
-	}
 	return q.Status.Hard
 }
 
@@ -43,7 +40,8 @@ func Hard(q *corev1.ResourceQuota) corev1.ResourceList {
 //   - "failed quota: q: must specify ..." when a tracked cpu or memory is
 //     not set on every container;
 //   - "status unknown for quota: q, resources: pods" when the quota's
-//     controller has not yet measured a tracked resource;
+//     controller has not yet measured a resource its status.hard tracks
+//     (a quota with no status.hard yet limits nothing);
 //   - "exceeded quota: q, requested: pods=1, used: pods=2, limited: pods=2"
 //     when used + requested > hard for any resource, listing just those,
 //     sorted by name.
@@ -74,10 +72,7 @@ func Check(quotas []*corev1.ResourceQuota, gr schema.GroupResource, obj, old run
 				unknown = append(unknown, n)
 			}
 		}
-		if len(q.Status.Hard) == 0 || len(unknown) > 0 {
-			if len(unknown) == 0 {
-				unknown = tracked
-			}
+		if len(unknown) > 0 {
 			return nil, refuse("status unknown for quota: %s, resources: %s", q.Name, joinNames(unknown))
 		}
 		applying = append(applying, q)

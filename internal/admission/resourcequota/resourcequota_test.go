@@ -275,8 +275,7 @@ func TestCheck(t *testing.T) {
 		{name: "status not yet measured",
 			quotas: []*corev1.ResourceQuota{quota("q", list("pods", "2", "services", "1"), list("services", "0"))}, gr: Pods, obj: small,
 			refusal: "status unknown for quota: q, resources: pods"},
-		{name: "quota the controller has not seen", quotas: []*corev1.ResourceQuota{fresh}, gr: Pods, obj: small,
-			refusal: "status unknown for quota: fresh, resources: pods"},
+		{name: "quota the controller has not seen limits nothing", quotas: []*corev1.ResourceQuota{fresh}, gr: Pods, obj: small},
 		{name: "quota tracking other kinds", quotas: []*corev1.ResourceQuota{quota("q", list("services", "0"), list("services", "0"))}, gr: Pods, obj: small},
 		{name: "best-effort quota ignores a burstable pod",
 			quotas: func() []*corev1.ResourceQuota {
