@@ -30,7 +30,7 @@ func coldStart(ctx context.Context, o options, out io.Writer) ([]row, error) {
 		ready = append(ready, d)
 		rss = append(rss, r)
 	}
-	med, worst := percentile(ready, 0.5), slices.Max(ready)
+	med, worst := benchserver.Percentile(ready, 0.5), slices.Max(ready)
 	maxRSS := slices.Max(rss)
 	slices.Sort(rss)
 	fmt.Fprintf(out, "   ready: median %s, max %s; idle RSS: median %s, max %s\n", ms(med), ms(worst), mib(float64(rss[len(rss)/2])), mib(float64(maxRSS)))

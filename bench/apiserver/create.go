@@ -9,6 +9,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/bosun-sh/bosun/bench/benchserver"
 )
 
 const createTarget = 1500 // objects/s
@@ -55,7 +57,7 @@ func createKind(ctx context.Context, o options, out io.Writer, name string, size
 		return 0, err
 	}
 	m := meter(s)
-	elapsed, lat, err := createAll(ctx, o.writers, o.creates, func(ctx context.Context, i int) error { return create(ctx, cs, i) })
+	elapsed, lat, err := benchserver.CreateAll(ctx, o.writers, o.creates, func(ctx context.Context, i int) error { return create(ctx, cs, i) })
 	if err != nil {
 		return 0, err
 	}
@@ -63,7 +65,7 @@ func createKind(ctx context.Context, o options, out io.Writer, name string, size
 	r, _ := s.RSS()
 	fmt.Fprintf(out, "   %s: %d objects of %d B JSON in %s = %.0f /s; per-call latency p50 %s, p99 %s, max %s; server RSS after %s\n",
 		name, o.creates, size, elapsed.Round(time.Millisecond), rate,
-		ms(percentile(lat, 0.5)), ms(percentile(lat, 0.99)), ms(percentile(lat, 1)), mib(float64(r)))
+		ms(benchserver.Percentile(lat, 0.5)), ms(benchserver.Percentile(lat, 0.99)), ms(benchserver.Percentile(lat, 1)), mib(float64(r)))
 	fmt.Fprintf(out, "   %s\n", m)
 	return rate, nil
 }

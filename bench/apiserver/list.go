@@ -9,6 +9,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+
+	"github.com/bosun-sh/bosun/bench/benchserver"
 )
 
 const listTarget = 150 * time.Millisecond // p50
@@ -33,7 +35,7 @@ func listPods(ctx context.Context, o options, out io.Writer) ([]row, error) {
 	}
 	fmt.Fprintf(out, "   server RSS before creating: %s (%s)\n", mib(float64(before)), rssSplit(s))
 	m := meter(s)
-	elapsed, _, err := createAll(ctx, o.writers, o.listPods, func(ctx context.Context, i int) error {
+	elapsed, _, err := benchserver.CreateAll(ctx, o.writers, o.listPods, func(ctx context.Context, i int) error {
 		_, err := cs.CoreV1().Pods(namespace).Create(ctx, benchPod(i), metav1.CreateOptions{})
 		return err
 	})
@@ -95,11 +97,11 @@ func listPods(ctx context.Context, o options, out io.Writer) ([]row, error) {
 	}
 
 	per := func(b uint64) float64 { return (float64(b) - float64(before)) * 10000 / float64(o.listPods) }
-	tp50, tp99 := percentile(typed, 0.5), percentile(typed, 0.99)
-	rp50, rp99 := percentile(raw, 0.5), percentile(raw, 0.99)
+	tp50, tp99 := benchserver.Percentile(typed, 0.5), benchserver.Percentile(typed, 0.99)
+	rp50, rp99 := benchserver.Percentile(raw, 0.5), benchserver.Percentile(raw, 0.99)
 	fmt.Fprintf(out, "   typed List: p50 %s, p99 %s, min %s\n", ms(tp50), ms(tp99), ms(typed[0]))
 	fmt.Fprintf(out, "   raw GET (%s of JSON, %d B per pod): p50 %s, p99 %s, min %s\n", mib(float64(body)), body/int64(o.listPods), ms(rp50), ms(rp99), ms(raw[0]))
-	fmt.Fprintf(out, "   raw protobuf GET, body only, not decoded (%s): p50 %s of %d\n", mib(float64(pbBody)), ms(percentile(rawPB, 0.5)), len(rawPB))
+	fmt.Fprintf(out, "   raw protobuf GET, body only, not decoded (%s): p50 %s of %d\n", mib(float64(pbBody)), ms(benchserver.Percentile(rawPB, 0.5)), len(rawPB))
 	fmt.Fprintf(out, "   server RSS after lists: %s (%s)\n", mib(float64(listed)), rssSplit(s))
 	n, calls := o.listPods, o.listCalls
 	return []row{

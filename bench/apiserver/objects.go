@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"sync"
-	"sync/atomic"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -129,37 +126,4 @@ func benchPod(i int) *corev1.Pod {
 			},
 		},
 	}
-}
-
-// createAll calls create for 0..n-1 from `writers` goroutines and returns
-// the wall time and each call's latency. The first error stops everything.
-func createAll(ctx context.Context, writers, n int, create func(ctx context.Context, i int) error) (time.Duration, []time.Duration, error) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	lat := make([]time.Duration, n)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	t0 := time.Now()
-	for range writers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				s := time.Now()
-				if err := create(ctx, i); err != nil {
-					cancel(fmt.Errorf("object %d: %w", i, err))
-					return
-				}
-				lat[i] = time.Since(s)
-			}
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(t0)
-	if err := context.Cause(ctx); err != nil {
-		return elapsed, nil, err
-	}
-	return elapsed, lat, nil
 }

@@ -163,12 +163,12 @@ func watchLatency(ctx context.Context, o options, out io.Writer) ([]row, error) 
 		}
 	}
 	want := o.watchers * o.updates
-	p50, p99, worst := percentile(lat, 0.5), percentile(lat, 0.99), percentile(lat, 1)
+	p50, p99, worst := benchserver.Percentile(lat, 0.5), benchserver.Percentile(lat, 0.99), benchserver.Percentile(lat, 1)
 	fmt.Fprintf(out, "   %d updates in %s (%.0f /s); patch latency p50 %s, p99 %s\n", o.updates, sendTime.Round(time.Millisecond),
-		float64(o.updates)/sendTime.Seconds(), ms(percentile(patchLat, 0.5)), ms(percentile(patchLat, 0.99)))
+		float64(o.updates)/sendTime.Seconds(), ms(benchserver.Percentile(patchLat, 0.5)), ms(benchserver.Percentile(patchLat, 0.99)))
 	fmt.Fprintf(out, "   delivered %d of %d (%d duplicates); send-to-delivery p50 %s, p99 %s, max %s\n", delivered, want, dup, ms(p50), ms(p99), ms(worst))
 	fmt.Fprintf(out, "   first watcher to receive an update: p50 %s, p99 %s; lag of the others behind the first: p50 %s, p99 %s\n",
-		ms(percentile(firsts, 0.5)), ms(percentile(firsts, 0.99)), ms(percentile(spread, 0.5)), ms(percentile(spread, 0.99)))
+		ms(benchserver.Percentile(firsts, 0.5)), ms(benchserver.Percentile(firsts, 0.99)), ms(benchserver.Percentile(spread, 0.5)), ms(benchserver.Percentile(spread, 0.99)))
 	fmt.Fprintf(out, "   %s\n", usage)
 	if len(werrs) > 0 {
 		fmt.Fprintf(out, "   watcher errors: %s\n", strings.Join(werrs, "; "))

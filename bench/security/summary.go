@@ -4,10 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/bosun-sh/bosun/bench/benchserver"
 )
 
 // printSummary prints the table of both modes and both clients, then what
@@ -24,7 +25,7 @@ func printSummary(out io.Writer, o options, roundLoads []float64, rbac, allow *m
 	fmt.Fprintf(tw, "mode\tclient\tp50 sequential\tp99 sequential\tcreates/s, %d writers\tserver CPU per sequential create\n", o.writers)
 	line := func(mode, client string, m measured) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", mode, client,
-			us(percentile(m.seq, 0.5)), us(percentile(m.seq, 0.99)), fmt.Sprintf("%.0f /s", rate(m)), us(cpuPerCreate(m)))
+			us(benchserver.Percentile(m.seq, 0.5)), us(benchserver.Percentile(m.seq, 0.99)), fmt.Sprintf("%.0f /s", rate(m)), us(cpuPerCreate(m)))
 	}
 	line(modeRBAC, "ServiceAccount token", rbac.token)
 	line(modeAllow, "ServiceAccount token", allow.token)
@@ -35,21 +36,10 @@ func printSummary(out io.Writer, o options, roundLoads []float64, rbac, allow *m
 	r, a := rbac.token, allow.token
 	rr, ar := rate(r), rate(a)
 	fmt.Fprintf(out, "authorization overhead (Node,RBAC minus AlwaysAllow, ServiceAccount token): p50 %s, p99 %s, throughput %+.1f %%, server CPU %s per create\n",
-		signedUS(percentile(r.seq, 0.5)-percentile(a.seq, 0.5)),
-		signedUS(percentile(r.seq, 0.99)-percentile(a.seq, 0.99)),
+		signedUS(benchserver.Percentile(r.seq, 0.5)-benchserver.Percentile(a.seq, 0.5)),
+		signedUS(benchserver.Percentile(r.seq, 0.99)-benchserver.Percentile(a.seq, 0.99)),
 		100*(rr-ar)/ar,
 		signedUS(cpuPerCreate(r)-cpuPerCreate(a)))
-}
-
-// percentile is the nearest-rank p-th percentile (0 < p <= 1) of d; it
-// sorts d.
-func percentile(d []time.Duration, p float64) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	slices.Sort(d)
-	i := int(float64(len(d))*p+0.999999) - 1
-	return d[max(0, min(i, len(d)-1))]
 }
 
 func cpuPerCreate(m measured) time.Duration {

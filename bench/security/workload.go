@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -97,7 +95,7 @@ func prepare(ctx context.Context, o options, s *benchserver.Server, mode string,
 	fmt.Fprintf(out, "   %s: namespace %q set up, %s may create pods after %s\n", mode, namespace, saUser, time.Since(t0).Round(time.Millisecond))
 	sv := &server{mode: mode, s: s, token: token, admin: admin, res: res}
 	for _, c := range sv.clients() {
-		if _, _, err := createAll(ctx, 1, o.warmup, podCreator(c.cs, "warm-"+c.name)); err != nil {
+		if _, _, err := benchserver.CreateAll(ctx, 1, o.warmup, podCreator(c.cs, "warm-"+c.name)); err != nil {
 			return nil, fmt.Errorf("%s: warm-up: %w", c.name, err)
 		}
 	}
@@ -160,7 +158,7 @@ func round(ctx context.Context, o options, order []string, res map[string]*modeR
 					c := sv.clients()[ci]
 					prefix := fmt.Sprintf("%s-%d-%d", c.name, writers, b)
 					cpu0 := sv.s.CPU()
-					elapsed, lat, err := createAll(ctx, writers, n, podCreator(c.cs, prefix))
+					elapsed, lat, err := benchserver.CreateAll(ctx, writers, n, podCreator(c.cs, prefix))
 					if err != nil {
 						return fmt.Errorf("%s: %s, %d writers: %w", sv.mode, c.name, writers, err)
 					}
@@ -176,14 +174,14 @@ func round(ctx context.Context, o options, order []string, res map[string]*modeR
 					m.seq = append(m.seq, t.lat...)
 					m.seqCPU += t.cpu
 					fmt.Fprintf(out, "   %-11s %s sequential: %d creates in %s, p50 %s, p99 %s, max %s; server CPU %s per create\n",
-						sv.mode, name, t.n, t.elapsed.Round(time.Millisecond), us(percentile(t.lat, 0.5)), us(percentile(t.lat, 0.99)),
-						us(percentile(t.lat, 1)), us(t.cpu/time.Duration(t.n)))
+						sv.mode, name, t.n, t.elapsed.Round(time.Millisecond), us(benchserver.Percentile(t.lat, 0.5)), us(benchserver.Percentile(t.lat, 0.99)),
+						us(benchserver.Percentile(t.lat, 1)), us(t.cpu/time.Duration(t.n)))
 				} else {
 					m.par += t.n
 					m.parTime += t.elapsed
 					fmt.Fprintf(out, "   %-11s %s %d writers: %d creates in %s = %.0f /s, p50 %s, p99 %s\n",
 						sv.mode, name, writers, t.n, t.elapsed.Round(time.Millisecond), float64(t.n)/t.elapsed.Seconds(),
-						us(percentile(t.lat, 0.5)), us(percentile(t.lat, 0.99)))
+						us(benchserver.Percentile(t.lat, 0.5)), us(benchserver.Percentile(t.lat, 0.99)))
 				}
 			}
 			fmt.Fprintf(out, "   (load %.2f)\n", benchserver.LoadAverage())
@@ -324,37 +322,4 @@ func podCreator(cs kubernetes.Interface, prefix string) func(context.Context, in
 		_, err := cs.CoreV1().Pods(namespace).Create(ctx, pod(prefix, i), metav1.CreateOptions{})
 		return err
 	}
-}
-
-// createAll calls create for 0..n-1 from `writers` goroutines and returns
-// the wall time and each call's latency. The first error stops everything.
-func createAll(ctx context.Context, writers, n int, create func(ctx context.Context, i int) error) (time.Duration, []time.Duration, error) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	lat := make([]time.Duration, n)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	t0 := time.Now()
-	for range writers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				s := time.Now()
-				if err := create(ctx, i); err != nil {
-					cancel(fmt.Errorf("pod %d: %w", i, err))
-					return
-				}
-				lat[i] = time.Since(s)
-			}
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(t0)
-	if err := context.Cause(ctx); err != nil {
-		return elapsed, nil, err
-	}
-	return elapsed, lat, nil
 }
