@@ -38,7 +38,7 @@ func (h *handler) serveReview(w http.ResponseWriter, r *http.Request) {
 	var err error
 	switch o := obj.(type) {
 	case *authorizationv1.SelfSubjectAccessReview:
-		err = h.s.reviewAccess(ctx, u, &o.Spec.ResourceAttributes, &o.Spec.NonResourceAttributes, &o.Status, h.rs.served.GVK.Kind)
+		err = h.s.reviewAccess(ctx, u, o.Spec.ResourceAttributes, o.Spec.NonResourceAttributes, &o.Status, h.rs.served.GVK.Kind)
 	case *authorizationv1.SubjectAccessReview:
 		err = h.s.subjectAccessReview(ctx, o.Spec, "", &o.Status, h.rs.served.GVK.Kind)
 	case *authorizationv1.LocalSubjectAccessReview:
@@ -68,23 +68,23 @@ func (h *handler) serveReview(w http.ResponseWriter, r *http.Request) {
 
 // reviewAccess answers whether u may do what exactly one of ra and nra
 // describes.
-func (s *Server) reviewAccess(ctx context.Context, u *user.Info, ra **authorizationv1.ResourceAttributes, nra **authorizationv1.NonResourceAttributes, status *authorizationv1.SubjectAccessReviewStatus, kind string) error {
+func (s *Server) reviewAccess(ctx context.Context, u *user.Info, ra *authorizationv1.ResourceAttributes, nra *authorizationv1.NonResourceAttributes, status *authorizationv1.SubjectAccessReviewStatus, kind string) error {
 	spec := field.NewPath("spec")
 	switch {
-	case *ra != nil && *nra != nil:
+	case ra != nil && nra != nil:
 		return errInvalid(authorizationv1.SchemeGroupVersion.WithKind(kind).GroupKind(), "", field.ErrorList{
-			field.Invalid(spec.Child("nonResourceAttributes"), *nra, "cannot be specified in combination with resourceAttributes")})
-	case *ra == nil && *nra == nil:
+			field.Invalid(spec.Child("nonResourceAttributes"), nra, "cannot be specified in combination with resourceAttributes")})
+	case ra == nil && nra == nil:
 		return errInvalid(authorizationv1.SchemeGroupVersion.WithKind(kind).GroupKind(), "", field.ErrorList{
 			field.Invalid(spec.Child("resourceAttributes"), nil, "exactly one of nonResourceAttributes or resourceAttributes must be specified")})
 	}
 	a := authorizer.Attributes{User: *u}
-	if r := *ra; r != nil {
+	if ra != nil {
 		a.ResourceRequest = true
-		a.Verb, a.APIGroup, a.APIVersion = r.Verb, r.Group, r.Version
-		a.Resource, a.Subresource, a.Namespace, a.Name = r.Resource, r.Subresource, r.Namespace, r.Name
+		a.Verb, a.APIGroup, a.APIVersion = ra.Verb, ra.Group, ra.Version
+		a.Resource, a.Subresource, a.Namespace, a.Name = ra.Resource, ra.Subresource, ra.Namespace, ra.Name
 	} else {
-		a.Verb, a.Path = (*nra).Verb, (*nra).Path
+		a.Verb, a.Path = nra.Verb, nra.Path
 	}
 	*status = authorizationv1.SubjectAccessReviewStatus{}
 	if s.cfg.Authorizer == nil {
@@ -128,7 +128,7 @@ func (s *Server) subjectAccessReview(ctx context.Context, spec authorizationv1.S
 			u.Extra[k] = v
 		}
 	}
-	return s.reviewAccess(ctx, u, &spec.ResourceAttributes, &spec.NonResourceAttributes, status, kind)
+	return s.reviewAccess(ctx, u, spec.ResourceAttributes, spec.NonResourceAttributes, status, kind)
 }
 
 // reviewRules lists what u may do in the review's namespace, as
